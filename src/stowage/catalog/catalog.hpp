@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "stowage/base/error.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+/// The catalog: teams, users, tokens, workspaces, projects, datasets, items and blobs. One
+/// interface; SQLite (embedded, WAL) is the default implementation and PostgreSQL comes later.
+/// Timestamps are ISO 8601 UTC strings with milliseconds ("2026-11-25T22:36:16.123Z"), as the
+/// Supervisely API writes them. JSON-valued columns (meta, customData, settings) are kept as
+/// serialized JSON text; the catalog does not parse them.
+namespace stowage::catalog {
+
+using Id = std::int64_t;
+
+struct Team {
+  Id id = 0;
+  std::string name;
+  std::string description;
+  std::string created_at;
+  std::string updated_at;
+};
+
+struct User {
+  Id id = 0;
+  std::string login;
+  bool is_admin = false;
+  std::string created_at;
+};
+
+enum class Role { Admin, Developer, Viewer };
+std::string_view to_string(Role role) noexcept;
+
+/// A team a user belongs to, with the user's role there.
+struct Membership {
+  Team team;
+  Role role = Role::Developer;
+};
+
+/// Who is calling: the owner of a valid API token.
+struct Principal {
+  User user;
+  Id token_id = 0;
+  std::vector<Id> team_ids;  ///< teams the user may act in
+};
+
+struct TokenInfo {
+  Id id = 0;
+  Id user_id = 0;
+  std::string user_login;
+  std::string name;
+  std::string created_at;
+  std::optional<std::string> last_used_at;
+  bool revoked = false;
+};
+
+/// A freshly created token. `secret` is shown once and stored only as its SHA-256.
+struct IssuedToken {
+  TokenInfo info;
+  std::string secret;
+};
+
+struct Workspace {
+  Id id = 0;
+  Id team_id = 0;
+  std::string name;
+  std::string description;
+  std::string created_at;
+  std::string updated_at;
+};
+
+struct Project {
+  Id id = 0;
+  Id workspace_id = 0;
+  Id team_id = 0;
+  std::string name;
+  std::string description;
+  std::string type;         ///< "images" or "videos"
+  std::string readme;
+  std::string custom_data;  ///< JSON object text, "{}" by default
+  std::string settings;     ///< JSON object text, "{}" by default
+  Id created_by = 0;
+  std::string created_at;
+  std::string updated_at;
+  // Aggregates, filled by get/list:
+  std::int64_t items_count = 0;
+  std::int64_t datasets_count = 0;
+  std::uint64_t size_bytes = 0;  ///< sum of item sizes
+};
+
+struct Dataset {
+  Id id = 0;
+  Id project_id = 0;
+  Id team_id = 0;
+  Id workspace_id = 0;
+  std::optional<Id> parent_id;
+  std::string name;
+  std::string description;
+  std::string custom_data;  ///< JSON object text
+  Id created_by = 0;
+  std::string created_at;
+  std::string updated_at;
+  // Aggregates, filled by get/list (items directly in this dataset):
+  std::int64_t items_count = 0;
+  std::uint64_t size_bytes = 0;
+};
+
+/// Stored bytes, content-addressed: one row per distinct SHA-256 in the whole instance.
+struct Blob {
+  std::string sha256_hex;  ///< primary key
+  std::uint64_t size = 0;
+  std::string mime;
+  std::optional<std::int64_t> width;
+  std::optional<std::int64_t> height;
+  std::string bucket;  ///< where the bytes are, e.g. "<prefix>-public"
+  std::string key;
+  std::string created_at;
+};
+
+/// An image or video of a dataset: stored bytes (blob) or a link, never neither.
+struct Item {
+  Id id = 0;
+  Id dataset_id = 0;
+  Id project_id = 0;
+  Id team_id = 0;
+  Id workspace_id = 0;
+  std::string name;
+  std::optional<std::string> blob_sha256_hex;
+  std::optional<std::string> link;
+  std::string mime;
+  std::uint64_t size = 0;
+  std::optional<std::int64_t> width;
+  std::optional<std::int64_t> height;
+  std::string meta;  ///< JSON object text, "{}" by default
+  std::string created_by_login;
+  std::string created_at;
+  std::string updated_at;
+  // Where the bytes are when stored (copied from the blob on read):
+  std::string blob_bucket;
+  std::string blob_key;
+};
+
+struct NewItem {
+  std::string name;
+  std::optional<std::string> blob_sha256_hex;  ///< must name an existing blob
+  std::optional<std::string> link;
+  std::string mime;
+  std::uint64_t size = 0;
+  std::optional<std::int64_t> width;
+  std::optional<std::int64_t> height;
+  std::string meta = "{}";
+};
+
+/// A filter as the API sends it: `{"field","operator","value"}`. Values are integers or strings.
+using FilterValue = std::variant<std::int64_t, std::string>;
+struct Filter {
+  enum class Op { Eq, NotEq, In, NotIn, Less, LessEq, Greater, GreaterEq, Like };
+  std::string field;  ///< API field name: "id", "name", "parentId", "createdAt", ...
+  Op op = Op::Eq;
+  std::vector<FilterValue> values;  ///< one value except for In / NotIn
+};
+
+/// Paging and order of a list call. Either page mode (page >= 1) or token mode (`after`, which
+/// is the last id of the previous page; requires sorting by id).
+struct ListQuery {
+  std::vector<Filter> filters;
+  std::string sort = "id";  ///< API field name: id, name, createdAt, updatedAt, size
+  bool descending = false;
+  std::int64_t page = 1;
+  std::int64_t per_page = 20000;
+  std::optional<Id> after;  ///< token mode
+};
+
+template <class T>
+struct Page {
+  std::vector<T> entities;
+  std::int64_t total = 0;  ///< all rows matching the filters, over every page
+};
+
+/// The metadata store. Every method is safe to call from several threads at once and blocks on
+/// disk. Unknown ids are NotFound; unique-name clashes are AlreadyExists; a filter on an unknown
+/// field or a bad value type is InvalidArgument.
+class Catalog {
+ public:
+  virtual ~Catalog() = default;
+
+  /// Opens (creating if needed) a SQLite catalog at `file` in WAL mode and applies the schema
+  /// migrations it lacks. A database newer than this build is refused.
+  static Result<std::unique_ptr<Catalog>> open_sqlite(const std::filesystem::path& file);
+
+  /// The schema version in force.
+  virtual Result<int> schema_version() = 0;
+
+  // --- Bootstrap, users and tokens -------------------------------------------------------------
+  /// On an empty catalog: creates user "admin", team "admin's team" (with admin as Admin) and
+  /// workspace "First Workspace", then an API token for admin, and returns it. On a catalog that
+  /// already has users: returns std::nullopt and changes nothing.
+  virtual Result<std::optional<IssuedToken>> bootstrap() = 0;
+
+  virtual Result<User> create_user(const std::string& login, bool is_admin) = 0;
+  virtual Result<User> find_user(const std::string& login) = 0;
+  virtual Result<Team> create_team(const std::string& name, const std::string& description) = 0;
+  virtual Status add_member(Id team_id, Id user_id, Role role) = 0;
+  virtual Result<std::vector<Membership>> memberships(Id user_id) = 0;
+
+  /// A new random token (at least 256 bits, URL-safe text) for the user.
+  virtual Result<IssuedToken> create_token(Id user_id, const std::string& name) = 0;
+  virtual Result<std::vector<TokenInfo>> list_tokens() = 0;
+  /// Revoked tokens stop authenticating at once. NotFound for an unknown id.
+  virtual Status revoke_token(Id token_id) = 0;
+  /// The principal behind a token; Unauthenticated for an unknown or revoked one. Constant-time
+  /// with respect to the secret (looked up by its hash).
+  virtual Result<Principal> authenticate(const std::string& secret) = 0;
+
+  // --- Teams and workspaces --------------------------------------------------------------------
+  virtual Result<Team> get_team(Id id) = 0;
+  virtual Result<Workspace> create_workspace(Id team_id, const std::string& name,
+                                             const std::string& description) = 0;
+  virtual Result<Workspace> get_workspace(Id id) = 0;
+  /// Filters may use id and name.
+  virtual Result<Page<Workspace>> list_workspaces(Id team_id, const ListQuery& query) = 0;
+
+  // --- Projects and datasets -------------------------------------------------------------------
+  /// AlreadyExists when the workspace has a project of that name.
+  virtual Result<Project> create_project(const Project& project) = 0;
+  virtual Result<Project> get_project(Id id) = 0;
+  /// Projects of a workspace (or of a team when workspace_id is nullopt). Filters: id, name.
+  virtual Result<Page<Project>> list_projects(std::optional<Id> workspace_id,
+                                              std::optional<Id> team_id,
+                                              const ListQuery& query) = 0;
+
+  /// AlreadyExists when a sibling (same project and parent) has that name; NotFound when the
+  /// parent is not a dataset of the same project.
+  virtual Result<Dataset> create_dataset(const Dataset& dataset) = 0;
+  virtual Result<Dataset> get_dataset(Id id) = 0;
+  /// Datasets of a project. `recursive=false` and no parentId filter: top level only.
+  /// Filters: id, name, parentId.
+  virtual Result<Page<Dataset>> list_datasets(Id project_id, bool recursive,
+                                              const ListQuery& query) = 0;
+
+  // --- Blobs and items -------------------------------------------------------------------------
+  /// Records stored bytes. Idempotent: an existing row for the hash is returned unchanged.
+  virtual Result<Blob> put_blob(const Blob& blob) = 0;
+  virtual Result<Blob> get_blob(const std::string& sha256_hex) = 0;
+  /// Which of these hashes have a blob, in the order given.
+  virtual Result<std::vector<std::string>> existing_blobs(
+      const std::vector<std::string>& sha256_hex) = 0;
+
+  /// Adds items to a dataset in one transaction: all or none. AlreadyExists when a name is
+  /// taken (in the dataset or twice in the call); NotFound when a blob hash is unknown.
+  virtual Result<std::vector<Item>> add_items(Id dataset_id, const std::vector<NewItem>& items,
+                                              Id created_by) = 0;
+  virtual Result<Item> get_item(Id id) = 0;
+  /// Items of one dataset, or of a whole project (dataset_id nullopt; `recursive` is implied).
+  /// Filters: id, name, createdAt, updatedAt, hash (base64 is the service's business: hex here).
+  virtual Result<Page<Item>> list_items(std::optional<Id> dataset_id, std::optional<Id> project_id,
+                                        const ListQuery& query) = 0;
+  /// The items among `names` that already exist in the dataset.
+  virtual Result<std::vector<Item>> find_items_by_name(Id dataset_id,
+                                                       const std::vector<std::string>& names) = 0;
+  /// Removes items; unknown ids are ignored. Blobs stay (other items may share them).
+  virtual Status remove_items(const std::vector<Id>& ids) = 0;
+};
+
+}  // namespace stowage::catalog
