@@ -1,1 +1,107 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "support/test_server.hpp"
+
+#include <unistd.h>
+#include <vips/vips.h>
+
+#include <atomic>
+#include <random>
+#include <stdexcept>
+
+#include "stowage/io/checksum.hpp"
+#include "stowage/store/local/local_store.hpp"
+
+namespace stowage::testing {
+namespace {
+
+std::filesystem::path make_temp_dir() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  auto dir = std::filesystem::temp_directory_path() /
+             ("stowage-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+              std::to_string(rd() % 100000));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace
+
+TestServer::TestServer(server::ServerOptions options) : dir_(make_temp_dir()) {
+  catalog_ = catalog::Catalog::open_sqlite(dir_ / "stowage.db").value();
+  auto issued = catalog_->bootstrap().value();
+  if (!issued) throw std::runtime_error("bootstrap issued no token");
+  admin_token_ = issued->secret;
+  store_ =
+      store::local::LocalStore::open(dir_ / "storage", {kPublicBucket, kPrivateBucket}).value();
+  service::ServiceOptions service_options;
+  service_options.public_bucket = kPublicBucket;
+  service_options.private_bucket = kPrivateBucket;
+  service_options.staging_dir = dir_ / "storage" / ".staging";
+  service_options.token_cache_ttl = std::chrono::milliseconds(0);
+  service_ = std::make_unique<service::Service>(*catalog_, *store_, service_options);
+  options.host = "127.0.0.1";
+  options.port = 0;
+  if (options.io_threads == 0) options.io_threads = 2;
+  if (options.worker_threads == 0) options.worker_threads = 4;
+  server_ = std::make_unique<server::Server>(*service_, options);
+  port_ = server_->start().value();
+}
+
+TestServer::~TestServer() {
+  server_->stop();
+  server_.reset();
+  service_.reset();
+  store_.reset();
+  catalog_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+std::string TestServer::make_outsider_token() {
+  static std::atomic<int> n{0};
+  const std::string login = "outsider" + std::to_string(n++);
+  auto user = catalog_->create_user(login, false).value();
+  auto team = catalog_->create_team(login + "'s team", "").value();
+  catalog_->add_member(team.id, user.id, catalog::Role::Admin).value();
+  return catalog_->create_token(user.id, "test").value().secret;
+}
+
+std::string make_image(int width, int height, const std::string& format, int seed) {
+  static std::once_flag once;
+  std::call_once(once, [] { VIPS_INIT("stowage-tests"); });
+  VipsImage* base = nullptr;
+  // A gradient plus a seed-dependent offset, so different seeds give different bytes.
+  if (vips_xyz(&base, width, height, nullptr) != 0) throw std::runtime_error(vips_error_buffer());
+  VipsImage* band = nullptr;
+  vips_extract_band(base, &band, 0, nullptr);
+  VipsImage* shifted = nullptr;
+  vips_linear1(band, &shifted, 1.0, static_cast<double>(seed % 200), nullptr);
+  VipsImage* u8 = nullptr;
+  vips_cast_uchar(shifted, &u8, nullptr);
+  void* buf = nullptr;
+  size_t len = 0;
+  int rc = -1;
+  if (format == "jpeg")
+    rc = vips_jpegsave_buffer(u8, &buf, &len, nullptr);
+  else if (format == "png")
+    rc = vips_pngsave_buffer(u8, &buf, &len, nullptr);
+  else if (format == "webp")
+    rc = vips_webpsave_buffer(u8, &buf, &len, nullptr);
+  else if (format == "tiff")
+    rc = vips_tiffsave_buffer(u8, &buf, &len, nullptr);
+  g_object_unref(base);
+  g_object_unref(band);
+  g_object_unref(shifted);
+  g_object_unref(u8);
+  if (rc != 0) throw std::runtime_error(vips_error_buffer());
+  std::string out(static_cast<const char*>(buf), len);
+  g_free(buf);
+  return out;
+}
+
+std::string sdk_hash(const std::string& bytes) {
+  const auto digest = io::Sha256::of(std::as_bytes(std::span(bytes)));
+  return io::to_base64(digest);
+}
+
+}  // namespace stowage::testing

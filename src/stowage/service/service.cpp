@@ -1,1 +1,303 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "stowage/service/service.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "stowage/media/probe.hpp"
+
+namespace stowage::service {
+namespace {
+
+/// The token cache is dropped whole when it reaches this many entries: a bound, not an LRU,
+/// since a server sees few distinct tokens.
+constexpr std::size_t kMaxCachedTokens = 10'000;
+
+Error forbidden(std::string_view what, Id id) {
+  return make_error(ErrorCode::PermissionDenied, std::string(what) + " " + std::to_string(id) +
+                                                     " belongs to a team you are not in");
+}
+
+}  // namespace
+
+// --- Upload
+// ---------------------------------------------------------------------------------------
+
+Upload::Upload(Service& service, io::File file, std::filesystem::path path)
+    : service_(service), file_(std::move(file)), path_(std::move(path)) {}
+
+Upload::~Upload() {
+  if (!finished_) {
+    (void)file_.close();
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+}
+
+Status Upload::write(std::span<const std::byte> bytes) {
+  hash_.update(bytes);
+  size_ += bytes.size();
+  return file_.write_all(bytes);
+}
+
+Result<catalog::Blob> Upload::finish() {
+  const auto digest = hash_.finish();
+  STOWAGE_TRY(file_.sync());
+  STOWAGE_TRY(file_.close());
+  auto blob = service_.publish(*this, digest);
+  if (blob) finished_ = true;  // the spool file was consumed or removed
+  return blob;
+}
+
+// --- Service
+// --------------------------------------------------------------------------------------
+
+Service::Service(catalog::Catalog& catalog, store::ObjectStore& store, ServiceOptions options)
+    : catalog_(catalog), store_(store), options_(std::move(options)) {}
+
+Result<Principal> Service::authenticate(const std::string& token) {
+  if (token.empty()) {
+    return make_error(ErrorCode::Unauthenticated, "missing x-api-key header");
+  }
+  // Keyed by the token's hash, so the cache holds no secret.
+  const std::string key = io::to_hex(io::Sha256::of(std::as_bytes(std::span(token))));
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(token_mutex_);
+    if (auto it = token_cache_.find(key); it != token_cache_.end() && it->second.expires > now) {
+      return it->second.principal;
+    }
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto principal, catalog_.authenticate(token));
+  std::lock_guard lock(token_mutex_);
+  if (token_cache_.size() >= kMaxCachedTokens) token_cache_.clear();
+  token_cache_[key] = {principal, now + options_.token_cache_ttl};
+  return principal;
+}
+
+Status Service::check_team(const Principal& who, Id team_id) {
+  if (std::find(who.team_ids.begin(), who.team_ids.end(), team_id) == who.team_ids.end()) {
+    return forbidden("team", team_id);
+  }
+  return {};
+}
+
+Result<catalog::Team> Service::team(const Principal& who, Id id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto team, catalog_.get_team(id));
+  STOWAGE_TRY(check_team(who, team.id));
+  return team;
+}
+
+Result<std::vector<catalog::Team>> Service::teams(const Principal& who) {
+  STOWAGE_ASSIGN_OR_RETURN(auto memberships, catalog_.memberships(who.user.id));
+  std::vector<catalog::Team> out;
+  out.reserve(memberships.size());
+  for (auto& m : memberships) out.push_back(std::move(m.team));
+  return out;
+}
+
+Result<catalog::Workspace> Service::workspace(const Principal& who, Id id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto ws, catalog_.get_workspace(id));
+  if (!check_team(who, ws.team_id)) return forbidden("workspace", id);
+  return ws;
+}
+
+Result<catalog::Project> Service::project(const Principal& who, Id id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto project, catalog_.get_project(id));
+  if (!check_team(who, project.team_id)) return forbidden("project", id);
+  return project;
+}
+
+Result<catalog::Dataset> Service::dataset(const Principal& who, Id id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto dataset, catalog_.get_dataset(id));
+  if (!check_team(who, dataset.team_id)) return forbidden("dataset", id);
+  return dataset;
+}
+
+Result<catalog::Item> Service::item(const Principal& who, Id id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto item, catalog_.get_item(id));
+  if (!check_team(who, item.team_id)) return forbidden("item", id);
+  return item;
+}
+
+Result<catalog::Workspace> Service::add_workspace(const Principal& who, Id team_id,
+                                                  const std::string& name,
+                                                  const std::string& description) {
+  STOWAGE_TRY(check_team(who, team_id));
+  if (name.empty()) return make_error(ErrorCode::InvalidArgument, "workspace name is empty");
+  return catalog_.create_workspace(team_id, name, description);
+}
+
+Result<catalog::Project> Service::add_project(const Principal& who, catalog::Project project) {
+  STOWAGE_ASSIGN_OR_RETURN(auto ws, workspace(who, project.workspace_id));
+  if (project.name.empty()) return make_error(ErrorCode::InvalidArgument, "project name is empty");
+  if (project.type != "images" && project.type != "videos") {
+    return make_error(ErrorCode::InvalidArgument,
+                      "project type '" + project.type + "' is not supported (images, videos)");
+  }
+  project.team_id = ws.team_id;
+  project.created_by = who.user.id;
+  return catalog_.create_project(project);
+}
+
+Result<catalog::Dataset> Service::add_dataset(const Principal& who, catalog::Dataset dataset) {
+  STOWAGE_ASSIGN_OR_RETURN(auto project, this->project(who, dataset.project_id));
+  if (dataset.name.empty()) return make_error(ErrorCode::InvalidArgument, "dataset name is empty");
+  if (dataset.parent_id) {
+    STOWAGE_ASSIGN_OR_RETURN(auto parent, this->dataset(who, *dataset.parent_id));
+    if (parent.project_id != project.id) {
+      return make_error(ErrorCode::InvalidArgument,
+                        "parent dataset " + std::to_string(parent.id) + " is in another project");
+    }
+  }
+  dataset.team_id = project.team_id;
+  dataset.workspace_id = project.workspace_id;
+  dataset.created_by = who.user.id;
+  return catalog_.create_dataset(dataset);
+}
+
+Result<std::string> Service::hash_base64_to_hex(std::string_view base64) {
+  const std::string raw = io::from_base64(base64);
+  if (raw.size() != 32) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "'" + std::string(base64.substr(0, 64)) + "' is not a base64 SHA-256 hash");
+  }
+  return io::to_hex(std::span(reinterpret_cast<const unsigned char*>(raw.data()), raw.size()));
+}
+
+std::string Service::hash_hex_to_base64(std::string_view hex) {
+  std::vector<unsigned char> raw;
+  raw.reserve(hex.size() / 2);
+  auto nibble = [](char c) -> unsigned char {
+    return static_cast<unsigned char>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  };
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    raw.push_back(static_cast<unsigned char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+  }
+  return io::to_base64(raw);
+}
+
+std::string Service::blob_key(std::string_view sha256_hex, std::string_view mime) {
+  std::string key = "images/original/";
+  key.append(sha256_hex.substr(0, 2)).append("/").append(sha256_hex.substr(2, 2)).append("/");
+  key.append(sha256_hex);
+  const std::string ext = media::extension_for_mime(mime);
+  if (!ext.empty()) key.append(".").append(ext);
+  return key;
+}
+
+Result<std::vector<std::string>> Service::existing_hashes(
+    const std::vector<std::string>& base64_hashes) {
+  std::vector<std::string> hex;
+  hex.reserve(base64_hashes.size());
+  for (const auto& b64 : base64_hashes) {
+    auto h = hash_base64_to_hex(b64);
+    if (h) hex.push_back(std::move(*h));  // a malformed hash simply does not exist
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto found, catalog_.existing_blobs(hex));
+  std::vector<std::string> out;
+  out.reserve(found.size());
+  for (const auto& h : found) out.push_back(hash_hex_to_base64(h));
+  return out;
+}
+
+Result<std::unique_ptr<Upload>> Service::begin_upload() {
+  STOWAGE_TRY(io::create_directories_durable(options_.staging_dir));
+  const auto path = io::unique_temp_path(options_.staging_dir, "upload");
+  STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::create_exclusive(path, 0600));
+  return std::unique_ptr<Upload>(new Upload(*this, std::move(file), path));
+}
+
+Result<catalog::Blob> Service::publish(Upload& upload, const io::Sha256::Digest& digest) {
+  const std::string hex = io::to_hex(digest);
+  if (auto existing = catalog_.get_blob(hex); existing) {
+    std::error_code ec;
+    std::filesystem::remove(upload.path_, ec);  // identical bytes are stored once
+    return *existing;
+  } else if (existing.error().code != ErrorCode::NotFound) {
+    return existing.error();
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto header, media::probe_image(upload.path_));
+  catalog::Blob blob;
+  blob.sha256_hex = hex;
+  blob.size = upload.size_;
+  blob.mime = header.mime;
+  blob.width = header.width;
+  blob.height = header.height;
+  blob.bucket = options_.public_bucket;
+  blob.key = blob_key(hex, header.mime);
+  // Bytes first, row second: a crash in between leaves an unreferenced object, never a row
+  // without bytes.
+  STOWAGE_TRY(store_.adopt_file(upload.path_, {blob.bucket, blob.key}, {.size_hint = blob.size}));
+  return catalog_.put_blob(blob);
+}
+
+Result<std::vector<NameConflict>> Service::name_conflicts(const Principal& who, Id dataset_id,
+                                                          const std::vector<std::string>& names) {
+  STOWAGE_TRY(dataset(who, dataset_id));
+  std::vector<NameConflict> out;
+  STOWAGE_ASSIGN_OR_RETURN(auto taken, catalog_.find_items_by_name(dataset_id, names));
+  for (const auto& item : taken) out.push_back({item.name, item.id});
+  std::set<std::string_view> seen;
+  for (const auto& name : names) {
+    if (!seen.insert(name).second) out.push_back({name, 0});
+  }
+  return out;
+}
+
+Result<std::vector<catalog::Item>> Service::add_items_by_hash(const Principal& who, Id dataset_id,
+                                                              const std::vector<AddByHash>& items) {
+  STOWAGE_TRY(dataset(who, dataset_id));
+  std::vector<catalog::NewItem> rows;
+  rows.reserve(items.size());
+  for (const auto& in : items) {
+    if (in.name.empty())
+      return make_error(ErrorCode::InvalidArgument, "an item has an empty title");
+    STOWAGE_ASSIGN_OR_RETURN(auto hex, hash_base64_to_hex(in.hash_base64));
+    auto blob = catalog_.get_blob(hex);
+    if (!blob) {
+      if (blob.error().code == ErrorCode::NotFound) {
+        return make_error(ErrorCode::NotFound, "no uploaded file has hash " + in.hash_base64 +
+                                                   ": upload it with images.bulk.upload first");
+      }
+      return blob.error();
+    }
+    catalog::NewItem row;
+    row.name = in.name;
+    row.blob_sha256_hex = hex;
+    row.mime = blob->mime;
+    row.size = blob->size;
+    row.width = blob->width;
+    row.height = blob->height;
+    row.meta = in.meta;
+    rows.push_back(std::move(row));
+  }
+  return catalog_.add_items(dataset_id, rows, who.user.id);
+}
+
+Result<ItemSource> Service::item_source(const Principal& who, Id item_id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto item, this->item(who, item_id));
+  if (!item.blob_sha256_hex) {
+    return make_error(ErrorCode::Unsupported,
+                      "item " + std::to_string(item_id) + " is a link; links are not served yet");
+  }
+  ItemSource out;
+  out.path = {item.blob_bucket, item.blob_key};
+  out.sha256_base64 = hash_hex_to_base64(*item.blob_sha256_hex);
+  out.item = std::move(item);
+  return out;
+}
+
+Status Service::remove_items(const Principal& who, const std::vector<Id>& ids) {
+  for (Id id : ids) {
+    auto found = catalog_.get_item(id);
+    if (!found) {
+      if (found.error().code == ErrorCode::NotFound) continue;
+      return found.error();
+    }
+    if (!check_team(who, found->team_id)) return forbidden("item", id);
+  }
+  return catalog_.remove_items(ids);
+}
+
+}  // namespace stowage::service

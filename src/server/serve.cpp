@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/serve.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "server/server.hpp"
+#include "stowage/catalog/catalog.hpp"
+#include "stowage/io/file.hpp"
+#include "stowage/service/service.hpp"
+#include "stowage/store/local/local_store.hpp"
+
+namespace stowage::server {
+namespace {
+
+/// Writes the first admin token to DATA_PATH/admin-token, readable by its owner only, published
+/// atomically so that a crash never leaves half a token behind.
+Status write_admin_token(const std::filesystem::path& data_path, const std::string& token) {
+  const auto final_path = data_path / "admin-token";
+  const auto temp = io::unique_temp_path(data_path, ".admin-token");
+  STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::create_exclusive(temp, 0600));
+  const std::string line = token + "\n";
+  STOWAGE_TRY(file.write_all(std::as_bytes(std::span(line))));
+  STOWAGE_TRY(file.sync());
+  STOWAGE_TRY(file.close());
+  return io::publish(temp, final_path);
+}
+
+int fail(const Error& error, int code = 1) {
+  spdlog::error("{}", error.to_string());
+  return code;
+}
+
+}  // namespace
+
+int serve(const config::Config& config) {
+  if (!config.database_url.empty() && config.database_url.reveal().starts_with("postgres")) {
+    std::cerr << "stowage: DATABASE_URL: PostgreSQL catalogs are not supported yet; leave it unset "
+                 "for the embedded SQLite catalog\n";
+    return 2;
+  }
+  // Signals are taken by sigwait() below; block them before any thread starts so that none of
+  // the server's threads is interrupted by them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (auto ok = io::create_directories_durable(config.data_path); !ok) return fail(ok.error());
+  auto catalog = catalog::Catalog::open_sqlite(config.sqlite_path());
+  if (!catalog) return fail(catalog.error());
+  auto issued = (*catalog)->bootstrap();
+  if (!issued) return fail(issued.error());
+  if (*issued) {
+    if (auto ok = write_admin_token(config.data_path, (*issued)->secret); !ok)
+      return fail(ok.error());
+    std::cout << "Created user 'admin', a team and a workspace. API token (shown once, also in "
+              << (config.data_path / "admin-token").string() << "):\n"
+              << (*issued)->secret << "\n"
+              << std::flush;
+  }
+
+  if (config.provider != config::Provider::Http) {
+    std::cerr << "stowage: STORAGE_PROVIDER=" << config::to_string(config.provider)
+              << " is not supported by this build yet; use http (local disk)\n";
+    return 2;
+  }
+  auto store = store::local::LocalStore::open(config.storage_root(),
+                                              {config.public_bucket(), config.private_bucket()});
+  if (!store) return fail(store.error());
+
+  service::ServiceOptions service_options;
+  service_options.public_bucket = config.public_bucket();
+  service_options.private_bucket = config.private_bucket();
+  service_options.staging_dir = config.storage_root() / ".staging";
+  service::Service service(**catalog, **store, service_options);
+
+  ServerOptions options;
+  options.host = config.listen_host;
+  options.port = config.listen_port;
+  options.io_threads = config.io_threads;
+  options.worker_threads = config.worker_threads;
+  options.max_upload_bytes = config.max_upload_bytes;
+  options.max_json_bytes = config.max_json_bytes;
+  options.io_timeout = config.request_timeout;
+  Server server(service, options);
+  auto port = server.start();
+  if (!port) return fail(port.error());
+  spdlog::info("stowage serving http://{}:{} (data in {}, buckets {} and {})", config.listen_host,
+               *port, config.data_path.string(), config.public_bucket(), config.private_bucket());
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("{} received: finishing requests in flight",
+               signal == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace stowage::server

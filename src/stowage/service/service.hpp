@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "stowage/base/error.hpp"
+#include "stowage/catalog/catalog.hpp"
+#include "stowage/io/checksum.hpp"
+#include "stowage/io/file.hpp"
+#include "stowage/store/object_store.hpp"
+
+/// The application logic behind the API: who may do what, how uploads become blobs and blobs
+/// become items. The server and the CLI are thin layers over it. Every method blocks (catalog,
+/// disk) and is safe to call from several threads at once.
+namespace stowage::service {
+
+using catalog::Id;
+using catalog::Principal;
+
+struct ServiceOptions {
+  std::string public_bucket;   ///< "<prefix>-public": where uploaded items' blobs go
+  std::string private_bucket;  ///< "<prefix>-private"
+  /// Folder for upload spool files; on the same filesystem as a local store, so that publishing
+  /// a blob is a rename.
+  std::filesystem::path staging_dir;
+  /// How long an authenticated token is trusted before the catalog is asked again; a token
+  /// revoked from another process stops working within this time.
+  std::chrono::milliseconds token_cache_ttl{2000};
+};
+
+/// An upload in progress: bytes are spooled to a temp file and hashed as they stream, then
+/// published content-addressed. Destroying an unfinished upload removes its spool file.
+class Upload {
+ public:
+  ~Upload();
+  Upload(const Upload&) = delete;
+  Upload& operator=(const Upload&) = delete;
+
+  /// Appends bytes to the spool file and the running hash.
+  Status write(std::span<const std::byte> bytes);
+  /// Probes the bytes (an image header read), publishes them under their SHA-256 unless a blob
+  /// with that hash exists already, and records the blob. InvalidArgument when the bytes are not
+  /// a readable image.
+  Result<catalog::Blob> finish();
+  std::uint64_t size() const noexcept { return size_; }
+
+ private:
+  friend class Service;
+  Upload(class Service& service, io::File file, std::filesystem::path path);
+
+  class Service& service_;
+  io::File file_;
+  std::filesystem::path path_;
+  io::Sha256 hash_;
+  std::uint64_t size_ = 0;
+  bool finished_ = false;
+};
+
+/// Where an item's bytes can be read.
+struct ItemSource {
+  catalog::Item item;
+  store::ObjectPath path;
+  std::string sha256_base64;  ///< empty for links
+};
+
+/// The outcome of adding items when names clash: the clashing names and the ids they have.
+struct NameConflict {
+  std::string name;
+  Id id = 0;
+};
+
+class Service {
+ public:
+  Service(catalog::Catalog& catalog, store::ObjectStore& store, ServiceOptions options);
+
+  catalog::Catalog& catalog() noexcept { return catalog_; }
+  store::ObjectStore& store() noexcept { return store_; }
+  const ServiceOptions& options() const noexcept { return options_; }
+
+  // --- Who is calling ---------------------------------------------------------------------------
+  /// The principal behind an API token (cached for options().token_cache_ttl).
+  /// Unauthenticated for a missing, unknown or revoked token.
+  Result<Principal> authenticate(const std::string& token);
+  /// PermissionDenied unless the principal belongs to the team.
+  static Status check_team(const Principal& who, Id team_id);
+
+  // --- Entities, checked against the caller's teams ---------------------------------------------
+  Result<catalog::Team> team(const Principal& who, Id id);
+  Result<std::vector<catalog::Team>> teams(const Principal& who);
+  Result<catalog::Workspace> workspace(const Principal& who, Id id);
+  Result<catalog::Project> project(const Principal& who, Id id);
+  Result<catalog::Dataset> dataset(const Principal& who, Id id);
+  Result<catalog::Item> item(const Principal& who, Id id);
+
+  Result<catalog::Workspace> add_workspace(const Principal& who, Id team_id,
+                                           const std::string& name, const std::string& description);
+  /// InvalidArgument for an unknown type or an empty name.
+  Result<catalog::Project> add_project(const Principal& who, catalog::Project project);
+  Result<catalog::Dataset> add_dataset(const Principal& who, catalog::Dataset dataset);
+
+  // --- Items ------------------------------------------------------------------------------------
+  /// Which of these base64 SHA-256 hashes already have stored bytes, in the order given.
+  Result<std::vector<std::string>> existing_hashes(const std::vector<std::string>& base64_hashes);
+  /// Starts an upload of one file.
+  Result<std::unique_ptr<Upload>> begin_upload();
+  /// Names in `names` already taken in the dataset, or repeated in the list.
+  Result<std::vector<NameConflict>> name_conflicts(const Principal& who, Id dataset_id,
+                                                   const std::vector<std::string>& names);
+  /// Adds items by hash (base64) to a dataset. NotFound when a hash has no stored bytes;
+  /// AlreadyExists on a name clash (call name_conflicts() to say which).
+  struct AddByHash {
+    std::string name;
+    std::string hash_base64;
+    std::string meta = "{}";
+  };
+  Result<std::vector<catalog::Item>> add_items_by_hash(const Principal& who, Id dataset_id,
+                                                       const std::vector<AddByHash>& items);
+  /// Where to read an item's bytes.
+  Result<ItemSource> item_source(const Principal& who, Id item_id);
+  /// Removes items the caller may change; PermissionDenied if any belongs to another team.
+  Status remove_items(const Principal& who, const std::vector<Id>& ids);
+
+  /// base64(sha256) <-> hex.
+  static Result<std::string> hash_base64_to_hex(std::string_view base64);
+  static std::string hash_hex_to_base64(std::string_view hex);
+  /// The key of a blob in the public bucket: images/original/<h0h1>/<h2h3>/<hex>.<ext>.
+  static std::string blob_key(std::string_view sha256_hex, std::string_view mime);
+
+ private:
+  friend class Upload;
+  Result<catalog::Blob> publish(Upload& upload, const io::Sha256::Digest& digest);
+
+  catalog::Catalog& catalog_;
+  store::ObjectStore& store_;
+  ServiceOptions options_;
+
+  struct CachedPrincipal {
+    Principal principal;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex token_mutex_;
+  std::unordered_map<std::string, CachedPrincipal> token_cache_;
+};
+
+}  // namespace stowage::service

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "server/server.hpp"
+#include "stowage/catalog/catalog.hpp"
+#include "stowage/service/service.hpp"
+#include "stowage/store/object_store.hpp"
+#include "support/http_client.hpp"
+
+namespace stowage::testing {
+
+/// A real Stowage server for one test: a temp data folder, a SQLite catalog, the local store and
+/// the HTTP server on an ephemeral loopback port. Everything is removed on destruction.
+class TestServer {
+ public:
+  explicit TestServer(server::ServerOptions options = {});
+  ~TestServer();
+
+  unsigned short port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// The admin's token, from the catalog's bootstrap.
+  const std::string& admin_token() const { return admin_token_; }
+  HttpClient client() const { return HttpClient(base_url(), admin_token_); }
+  catalog::Catalog& catalog() { return *catalog_; }
+  const std::filesystem::path& data_path() const { return dir_; }
+  std::filesystem::path storage_root() const { return dir_ / "storage"; }
+  static constexpr const char* kPublicBucket = "test-public";
+  static constexpr const char* kPrivateBucket = "test-private";
+
+  /// A second user in a team of their own, with a token.
+  std::string make_outsider_token();
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<service::Service> service_;
+  std::unique_ptr<server::Server> server_;
+  unsigned short port_ = 0;
+  std::string admin_token_;
+};
+
+/// Image bytes made with libvips: a w x h picture whose pixels depend on `seed`, encoded as
+/// "jpeg", "png", "webp" or "tiff".
+std::string make_image(int width, int height, const std::string& format, int seed = 0);
+
+/// base64(sha256(bytes)), as the SDK hashes files.
+std::string sdk_hash(const std::string& bytes);
+
+}  // namespace stowage::testing
