@@ -1,1 +1,1101 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <openssl/rand.h>
+
+#include <array>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+#include <system_error>
+#include <unordered_set>
+
+#include "stowage/catalog/catalog.hpp"
+#include "stowage/catalog/sqlite_internal.hpp"
+#include "stowage/io/checksum.hpp"
+
+namespace stowage::catalog {
+
+std::string_view to_string(Role role) noexcept {
+  switch (role) {
+    case Role::Admin:
+      return "admin";
+    case Role::Developer:
+      return "developer";
+    case Role::Viewer:
+      return "viewer";
+  }
+  return "viewer";
+}
+
+namespace {
+
+using sqlite::Connection;
+using sqlite::Stmt;
+using sqlite::Txn;
+using sqlite::Value;
+
+/// Connections per catalog. Readers run in parallel in WAL; one writer at a time.
+constexpr std::size_t kPoolSize = 8;
+/// The largest page a list call returns; the Supervisely server's default page is 20k.
+constexpr std::int64_t kMaxPerPage = 20000;
+/// last_used_at is refreshed at most this often per token, so that authenticating is a read.
+constexpr std::chrono::seconds kLastUsedGranularity{60};
+/// Token secrets carry 256 bits of entropy, printed as 64 hex digits (URL-safe).
+constexpr std::size_t kSecretBytes = 32;
+
+// ---- small helpers ------------------------------------------------------------------------------
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char out[80];  // 24 bytes in practice; room for what the compiler cannot rule out
+  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return out;
+}
+
+std::string now_iso() { return iso_time(std::chrono::system_clock::now()); }
+
+Error invalid(std::string message) {
+  return make_error(ErrorCode::InvalidArgument, std::move(message));
+}
+Error not_found(std::string message) { return make_error(ErrorCode::NotFound, std::move(message)); }
+
+/// Gives an error of kind `code` a message naming the entity; other errors pass unchanged.
+Error explain(Error error, ErrorCode code, std::string message) {
+  if (error.code == code) error.message = std::move(message);
+  return error;
+}
+
+Result<Role> role_from_string(std::string_view text) {
+  for (Role role : {Role::Admin, Role::Developer, Role::Viewer}) {
+    if (to_string(role) == text) return role;
+  }
+  return make_error(ErrorCode::Corrupt, "unknown role '" + std::string(text) + "' in catalog");
+}
+
+bool is_sha256_hex(std::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Status check_size(std::uint64_t size, std::string_view what) {
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return invalid(std::string(what) + ": size " + std::to_string(size) + " is too large");
+  }
+  return {};
+}
+
+/// JSON text columns default to an empty object.
+std::string json_or_empty(const std::string& json) { return json.empty() ? "{}" : json; }
+
+/// NULL for "no user" (the API's 0), so that the foreign key is not violated.
+std::optional<std::int64_t> user_ref(Id id) {
+  return id == 0 ? std::nullopt : std::optional<std::int64_t>(id);
+}
+
+Result<std::string> random_secret() {
+  std::array<unsigned char, kSecretBytes> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    return make_error(ErrorCode::Internal, "create token: OpenSSL RAND_bytes failed");
+  }
+  return io::to_hex(bytes);
+}
+
+std::string secret_hash(std::string_view secret) {
+  io::Sha256 sha;
+  sha.update(secret);
+  const io::Sha256::Digest digest = sha.finish();
+  return io::to_hex(digest);
+}
+
+/// True when `sql` (one `?` for the id) yields a row.
+Result<bool> row_exists(Connection& conn, std::string_view sql, std::int64_t id) {
+  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare(sql));
+  STOWAGE_TRY(stmt.bind(1, id));
+  return stmt.step();
+}
+
+Status require_user(Connection& conn, Id user_id) {
+  STOWAGE_ASSIGN_OR_RETURN(const bool found,
+                           row_exists(conn, "SELECT 1 FROM users WHERE id = ?", user_id));
+  if (!found) return not_found("user " + std::to_string(user_id) + " not found");
+  return {};
+}
+
+Status require_team(Connection& conn, Id team_id) {
+  STOWAGE_ASSIGN_OR_RETURN(const bool found,
+                           row_exists(conn, "SELECT 1 FROM teams WHERE id = ?", team_id));
+  if (!found) return not_found("team " + std::to_string(team_id) + " not found");
+  return {};
+}
+
+Status bind_values(Stmt& stmt, const std::vector<Value>& values) {
+  int index = 0;
+  for (const Value& value : values) STOWAGE_TRY(stmt.bind(++index, value));
+  return {};
+}
+
+// ---- row readers --------------------------------------------------------------------------------
+
+constexpr std::string_view kTeamColumns = "t.id, t.name, t.description, t.created_at, t.updated_at";
+Team read_team(const Stmt& s, int c = 0) {
+  return Team{s.int64(c), s.text(c + 1), s.text(c + 2), s.text(c + 3), s.text(c + 4)};
+}
+
+constexpr std::string_view kUserColumns = "u.id, u.login, u.is_admin, u.created_at";
+User read_user(const Stmt& s, int c = 0) {
+  return User{s.int64(c), s.text(c + 1), s.int64(c + 2) != 0, s.text(c + 3)};
+}
+
+constexpr std::string_view kTokenSelect =
+    "SELECT t.id, t.user_id, u.login, t.name, t.created_at, t.last_used_at, "
+    "t.revoked_at IS NOT NULL FROM api_tokens t JOIN users u ON u.id = t.user_id";
+TokenInfo read_token(const Stmt& s) {
+  return TokenInfo{s.int64(0), s.int64(1),    s.text(2),      s.text(3),
+                   s.text(4),  s.opt_text(5), s.int64(6) != 0};
+}
+
+Workspace read_workspace(const Stmt& s) {
+  return Workspace{s.int64(0), s.int64(1), s.text(2), s.text(3), s.text(4), s.text(5)};
+}
+
+Project read_project(const Stmt& s) {
+  Project p;
+  p.id = s.int64(0);
+  p.workspace_id = s.int64(1);
+  p.team_id = s.int64(2);
+  p.name = s.text(3);
+  p.description = s.text(4);
+  p.type = s.text(5);
+  p.readme = s.text(6);
+  p.custom_data = s.text(7);
+  p.settings = s.text(8);
+  p.created_by = s.opt_int64(9).value_or(0);
+  p.created_at = s.text(10);
+  p.updated_at = s.text(11);
+  p.items_count = s.int64(12);
+  p.datasets_count = s.int64(13);
+  p.size_bytes = static_cast<std::uint64_t>(s.int64(14));
+  return p;
+}
+
+Dataset read_dataset(const Stmt& s) {
+  Dataset d;
+  d.id = s.int64(0);
+  d.project_id = s.int64(1);
+  d.team_id = s.int64(2);
+  d.workspace_id = s.int64(3);
+  d.parent_id = s.opt_int64(4);
+  d.name = s.text(5);
+  d.description = s.text(6);
+  d.custom_data = s.text(7);
+  d.created_by = s.opt_int64(8).value_or(0);
+  d.created_at = s.text(9);
+  d.updated_at = s.text(10);
+  d.items_count = s.int64(11);
+  d.size_bytes = static_cast<std::uint64_t>(s.int64(12));
+  return d;
+}
+
+Item read_item(const Stmt& s) {
+  Item i;
+  i.id = s.int64(0);
+  i.dataset_id = s.int64(1);
+  i.project_id = s.int64(2);
+  i.team_id = s.int64(3);
+  i.workspace_id = s.int64(4);
+  i.name = s.text(5);
+  i.blob_sha256_hex = s.opt_text(6);
+  i.link = s.opt_text(7);
+  i.mime = s.text(8);
+  i.size = static_cast<std::uint64_t>(s.int64(9));
+  i.width = s.opt_int64(10);
+  i.height = s.opt_int64(11);
+  i.meta = s.text(12);
+  i.created_by_login = s.text(13);
+  i.created_at = s.text(14);
+  i.updated_at = s.text(15);
+  i.blob_bucket = s.text(16);
+  i.blob_key = s.text(17);
+  return i;
+}
+
+constexpr std::string_view kBlobSelect =
+    "SELECT sha256_hex, size, mime, width, height, bucket, object_key, created_at FROM blobs";
+Blob read_blob(const Stmt& s) {
+  return Blob{s.text(0),      static_cast<std::uint64_t>(s.int64(1)),
+              s.text(2),      s.opt_int64(3),
+              s.opt_int64(4), s.text(5),
+              s.text(6),      s.text(7)};
+}
+
+// ---- list queries -------------------------------------------------------------------------------
+
+enum class FieldType { Int, Text };
+
+/// An API field name a list may filter or sort on, and the SQL it stands for.
+struct Field {
+  std::string_view api;
+  std::string_view expr;
+  FieldType type;
+  bool nullable = false;
+};
+
+/// How to read one kind of row: the SELECT (without WHERE), the table to count, the fields.
+/// `fields[0]` is the id.
+template <class T>
+struct Entity {
+  std::string_view noun;
+  std::string select;
+  std::string_view from;
+  std::vector<Field> fields;
+  T (*read)(const Stmt&);
+};
+
+constexpr std::string_view kProjectItems =
+    "(SELECT COUNT(*) FROM items i WHERE i.project_id = p.id)";
+constexpr std::string_view kProjectDatasets =
+    "(SELECT COUNT(*) FROM datasets d WHERE d.project_id = p.id)";
+constexpr std::string_view kProjectSize =
+    "(SELECT COALESCE(SUM(i.size), 0) FROM items i WHERE i.project_id = p.id)";
+constexpr std::string_view kDatasetItems =
+    "(SELECT COUNT(*) FROM items i WHERE i.dataset_id = d.id)";
+constexpr std::string_view kDatasetSize =
+    "(SELECT COALESCE(SUM(i.size), 0) FROM items i WHERE i.dataset_id = d.id)";
+
+std::string concat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (std::string_view part : parts) out += part;
+  return out;
+}
+
+const Entity<Workspace>& workspace_entity() {
+  static const Entity<Workspace> entity{
+      "workspace",
+      "SELECT w.id, w.team_id, w.name, w.description, w.created_at, w.updated_at "
+      "FROM workspaces w",
+      "workspaces w",
+      {{"id", "w.id", FieldType::Int},
+       {"name", "w.name", FieldType::Text},
+       {"createdAt", "w.created_at", FieldType::Text},
+       {"updatedAt", "w.updated_at", FieldType::Text}},
+      &read_workspace};
+  return entity;
+}
+
+const Entity<Project>& project_entity() {
+  static const Entity<Project> entity{
+      "project",
+      concat({"SELECT p.id, p.workspace_id, p.team_id, p.name, p.description, p.type, p.readme, "
+              "p.custom_data, p.settings, p.created_by, p.created_at, p.updated_at, ",
+              kProjectItems, ", ", kProjectDatasets, ", ", kProjectSize, " FROM projects p"}),
+      "projects p",
+      {{"id", "p.id", FieldType::Int},
+       {"name", "p.name", FieldType::Text},
+       {"createdAt", "p.created_at", FieldType::Text},
+       {"updatedAt", "p.updated_at", FieldType::Text},
+       {"size", kProjectSize, FieldType::Int}},
+      &read_project};
+  return entity;
+}
+
+const Entity<Dataset>& dataset_entity() {
+  static const Entity<Dataset> entity{
+      "dataset",
+      concat({"SELECT d.id, d.project_id, p.team_id, p.workspace_id, d.parent_id, d.name, "
+              "d.description, d.custom_data, d.created_by, d.created_at, d.updated_at, ",
+              kDatasetItems, ", ", kDatasetSize,
+              " FROM datasets d JOIN projects p ON p.id = d.project_id"}),
+      "datasets d",
+      {{"id", "d.id", FieldType::Int},
+       {"name", "d.name", FieldType::Text},
+       {"parentId", "d.parent_id", FieldType::Int, true},
+       {"createdAt", "d.created_at", FieldType::Text},
+       {"updatedAt", "d.updated_at", FieldType::Text},
+       {"size", kDatasetSize, FieldType::Int}},
+      &read_dataset};
+  return entity;
+}
+
+const Entity<Item>& item_entity() {
+  static const Entity<Item> entity{
+      "item",
+      "SELECT i.id, i.dataset_id, i.project_id, i.team_id, i.workspace_id, i.name, "
+      "i.blob_sha256, i.link, i.mime, i.size, i.width, i.height, i.meta, COALESCE(u.login, ''), "
+      "i.created_at, i.updated_at, COALESCE(b.bucket, ''), COALESCE(b.object_key, '') "
+      "FROM items i LEFT JOIN blobs b ON b.sha256_hex = i.blob_sha256 "
+      "LEFT JOIN users u ON u.id = i.created_by",
+      "items i",
+      {{"id", "i.id", FieldType::Int},
+       {"name", "i.name", FieldType::Text},
+       {"createdAt", "i.created_at", FieldType::Text},
+       {"updatedAt", "i.updated_at", FieldType::Text},
+       {"hash", "i.blob_sha256", FieldType::Text, true},
+       {"size", "i.size", FieldType::Int}},
+      &read_item};
+  return entity;
+}
+
+/// A WHERE clause under construction: conditions joined by AND, and their `?` values in order.
+struct Where {
+  std::string sql = "1";
+  std::vector<Value> args;
+
+  void add(std::string_view condition) {
+    sql += " AND ";
+    sql += condition;
+  }
+  void add(std::string_view condition, Value arg) {
+    add(condition);
+    args.push_back(std::move(arg));
+  }
+};
+
+template <class T>
+Result<const Field*> find_field(const Entity<T>& entity, std::string_view api,
+                                std::string_view role) {
+  for (const Field& field : entity.fields) {
+    if (field.api == api) return &field;
+  }
+  std::string allowed;
+  for (const Field& field : entity.fields) {
+    allowed += allowed.empty() ? "" : ", ";
+    allowed += field.api;
+  }
+  return invalid(std::string(role) + ": unknown " + std::string(entity.noun) + " field '" +
+                 std::string(api) + "' (allowed: " + allowed + ")");
+}
+
+std::string_view op_sql(Filter::Op op) {
+  switch (op) {
+    case Filter::Op::Eq:
+      return " = ?";
+    case Filter::Op::NotEq:
+      return " IS NOT ?";  // NULL parentId/hash differ from any value
+    case Filter::Op::Less:
+      return " < ?";
+    case Filter::Op::LessEq:
+      return " <= ?";
+    case Filter::Op::Greater:
+      return " > ?";
+    case Filter::Op::GreaterEq:
+      return " >= ?";
+    case Filter::Op::Like:
+      return " LIKE ?";
+    case Filter::Op::In:
+      return " IN (SELECT value FROM json_each(?))";
+    case Filter::Op::NotIn:
+      return " NOT IN (SELECT value FROM json_each(?))";
+  }
+  return " = ?";
+}
+
+template <class T>
+Status add_filter(const Entity<T>& entity, const Filter& filter, Where& where) {
+  STOWAGE_ASSIGN_OR_RETURN(const Field* field, find_field(entity, filter.field, "filter"));
+  const std::string name = "filter on '" + filter.field + "'";
+  for (const FilterValue& value : filter.values) {
+    const bool is_int = std::holds_alternative<std::int64_t>(value);
+    if (is_int != (field->type == FieldType::Int)) {
+      return invalid(name + ": expected " + (is_int ? "a string" : "an integer") + " value");
+    }
+  }
+  const bool is_list = filter.op == Filter::Op::In || filter.op == Filter::Op::NotIn;
+  if (!is_list && filter.values.size() != 1) {
+    return invalid(name + ": the operator takes exactly one value");
+  }
+  if (filter.op == Filter::Op::Like && field->type != FieldType::Text) {
+    return invalid(name + ": LIKE applies to text fields only");
+  }
+  std::string condition(field->expr);
+  condition += op_sql(filter.op);
+  if (filter.op == Filter::Op::NotIn && field->nullable) {
+    condition = "(" + std::string(field->expr) + " IS NULL OR " + condition + ")";
+  }
+  if (!is_list) {
+    where.add(condition, std::visit([](const auto& v) { return Value(v); }, filter.values[0]));
+    return {};
+  }
+  // One JSON array parameter instead of N placeholders: no limit on the list's length, and the
+  // SQL text (hence the cached statement) does not depend on it.
+  boost::json::array list;
+  for (const FilterValue& value : filter.values) {
+    std::visit([&](const auto& v) { list.emplace_back(v); }, value);
+  }
+  where.add(condition, boost::json::serialize(list));
+  return {};
+}
+
+/// Runs a list query: `scope` selects the parent (team, project, dataset...), `query` adds the
+/// API filters, order and page. `total` and the page come from one read snapshot.
+template <class T>
+Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where,
+                          const ListQuery& query) {
+  if (query.per_page < 1 || query.per_page > kMaxPerPage) {
+    return invalid("per_page must be between 1 and " + std::to_string(kMaxPerPage) + ", not " +
+                   std::to_string(query.per_page));
+  }
+  if (query.after && query.sort != "id") {
+    return invalid("token pagination (after) requires sorting by id, not '" + query.sort + "'");
+  }
+  if (!query.after &&
+      (query.page < 1 || query.page > std::numeric_limits<std::int64_t>::max() / query.per_page)) {
+    return invalid("page must be at least 1 and not absurdly large, not " +
+                   std::to_string(query.page));
+  }
+  for (const Filter& filter : query.filters) STOWAGE_TRY(add_filter(entity, filter, where));
+  STOWAGE_ASSIGN_OR_RETURN(const Field* sort, find_field(entity, query.sort, "sort"));
+  const Field& id = entity.fields.front();
+
+  STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(conn));
+  Page<T> page;
+  {
+    const std::string sql = concat({"SELECT COUNT(*) FROM ", entity.from, " WHERE ", where.sql});
+    STOWAGE_ASSIGN_OR_RETURN(Stmt count, conn.prepare(sql));
+    STOWAGE_TRY(bind_values(count, where.args));
+    STOWAGE_TRY(count.step());
+    page.total = count.int64(0);
+  }
+  const std::string_view dir = query.descending ? " DESC" : " ASC";
+  std::int64_t offset = (query.page - 1) * query.per_page;
+  if (query.after) {
+    where.add(concat({id.expr, query.descending ? " < ?" : " > ?"}), *query.after);
+    offset = 0;
+  }
+  std::string sql = concat({entity.select, " WHERE ", where.sql, " ORDER BY ", sort->expr, dir});
+  if (sort != &id) sql += concat({", ", id.expr, dir});
+  sql += " LIMIT ? OFFSET ?";
+  where.args.emplace_back(query.per_page);
+  where.args.emplace_back(offset);
+  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare(sql));
+  STOWAGE_TRY(bind_values(stmt, where.args));
+  for (;;) {
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) break;
+    page.entities.push_back(entity.read(stmt));
+  }
+  return page;
+}
+
+template <class T>
+Result<T> get_row(Connection& conn, const Entity<T>& entity, Id id) {
+  const std::string sql = concat({entity.select, " WHERE ", entity.fields.front().expr, " = ?"});
+  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare(sql));
+  STOWAGE_TRY(stmt.bind(1, id));
+  STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+  if (!row) return not_found(std::string(entity.noun) + " " + std::to_string(id) + " not found");
+  return entity.read(stmt);
+}
+
+// ---- writes shared by several calls (run inside the caller's transaction) -----------------------
+
+Result<User> insert_user(Connection& conn, const std::string& login, bool is_admin,
+                         const std::string& now) {
+  if (login.empty()) return invalid("create user: the login is empty");
+  STOWAGE_ASSIGN_OR_RETURN(
+      Stmt stmt, conn.prepare("INSERT INTO users (login, is_admin, created_at) VALUES (?, ?, ?)"));
+  STOWAGE_TRY(stmt.bind_all(login, std::int64_t{is_admin ? 1 : 0}, now));
+  if (Status s = stmt.run(); !s) {
+    return explain(std::move(s).error(), ErrorCode::AlreadyExists,
+                   "user '" + login + "' already exists");
+  }
+  return User{conn.last_insert_rowid(), login, is_admin, now};
+}
+
+Result<Team> insert_team(Connection& conn, const std::string& name, const std::string& description,
+                         const std::string& now) {
+  if (name.empty()) return invalid("create team: the name is empty");
+  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("INSERT INTO teams (name, description, "
+                                                   "created_at, updated_at) VALUES (?, ?, ?, ?)"));
+  STOWAGE_TRY(stmt.bind_all(name, description, now, now));
+  if (Status s = stmt.run(); !s) {
+    return explain(std::move(s).error(), ErrorCode::AlreadyExists,
+                   "team '" + name + "' already exists");
+  }
+  return Team{conn.last_insert_rowid(), name, description, now, now};
+}
+
+Status upsert_member(Connection& conn, Id team_id, Id user_id, Role role) {
+  STOWAGE_ASSIGN_OR_RETURN(
+      Stmt stmt, conn.prepare("INSERT INTO memberships (team_id, user_id, role) VALUES (?, ?, ?) "
+                              "ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role"));
+  STOWAGE_TRY(stmt.bind_all(team_id, user_id, to_string(role)));
+  return stmt.run();
+}
+
+Result<Workspace> insert_workspace(Connection& conn, Id team_id, const std::string& name,
+                                   const std::string& description, const std::string& now) {
+  if (name.empty()) return invalid("create workspace: the name is empty");
+  STOWAGE_TRY(require_team(conn, team_id));
+  STOWAGE_ASSIGN_OR_RETURN(
+      Stmt stmt, conn.prepare("INSERT INTO workspaces (team_id, name, description, created_at, "
+                              "updated_at) VALUES (?, ?, ?, ?, ?)"));
+  STOWAGE_TRY(stmt.bind_all(team_id, name, description, now, now));
+  if (Status s = stmt.run(); !s) {
+    return explain(std::move(s).error(), ErrorCode::AlreadyExists,
+                   "workspace '" + name + "' already exists in team " + std::to_string(team_id));
+  }
+  return Workspace{conn.last_insert_rowid(), team_id, name, description, now, now};
+}
+
+Result<IssuedToken> insert_token(Connection& conn, const User& user, const std::string& name,
+                                 const std::string& now) {
+  STOWAGE_ASSIGN_OR_RETURN(std::string secret, random_secret());
+  STOWAGE_ASSIGN_OR_RETURN(
+      Stmt stmt, conn.prepare("INSERT INTO api_tokens (user_id, name, secret_sha256, created_at) "
+                              "VALUES (?, ?, ?, ?)"));
+  STOWAGE_TRY(stmt.bind_all(user.id, name, secret_hash(secret), now));
+  STOWAGE_TRY(stmt.run());
+  return IssuedToken{
+      TokenInfo{conn.last_insert_rowid(), user.id, user.login, name, now, std::nullopt, false},
+      std::move(secret)};
+}
+
+// ---- the catalog --------------------------------------------------------------------------------
+
+class SqliteCatalog final : public Catalog {
+ public:
+  SqliteCatalog(const std::filesystem::path& file, std::unique_ptr<Connection> first)
+      : pool_(file, kPoolSize, std::move(first)) {}
+
+  Result<int> schema_version() override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    return sqlite::user_version(*conn);
+  }
+
+  Result<std::optional<IssuedToken>> bootstrap() override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt any, conn->prepare("SELECT 1 FROM users LIMIT 1"));
+      STOWAGE_ASSIGN_OR_RETURN(const bool has_users, any.step());
+      if (has_users) return std::optional<IssuedToken>();
+    }
+    const std::string now = now_iso();
+    STOWAGE_ASSIGN_OR_RETURN(User admin, insert_user(*conn, "admin", true, now));
+    STOWAGE_ASSIGN_OR_RETURN(Team team, insert_team(*conn, "admin's team", "", now));
+    STOWAGE_TRY(upsert_member(*conn, team.id, admin.id, Role::Admin));
+    STOWAGE_TRY(insert_workspace(*conn, team.id, "First Workspace", "", now));
+    STOWAGE_ASSIGN_OR_RETURN(IssuedToken token, insert_token(*conn, admin, "bootstrap", now));
+    STOWAGE_TRY(txn.commit());
+    return std::optional<IssuedToken>(std::move(token));
+  }
+
+  Result<User> create_user(const std::string& login, bool is_admin) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    STOWAGE_ASSIGN_OR_RETURN(User user, insert_user(*conn, login, is_admin, now_iso()));
+    STOWAGE_TRY(txn.commit());
+    return user;
+  }
+
+  Result<User> find_user(const std::string& login) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare(concat({"SELECT ", kUserColumns, " FROM users u WHERE u.login = ?"})));
+    STOWAGE_TRY(stmt.bind(1, login));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return not_found("user '" + login + "' not found");
+    return read_user(stmt);
+  }
+
+  Result<Team> create_team(const std::string& name, const std::string& description) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    STOWAGE_ASSIGN_OR_RETURN(Team team, insert_team(*conn, name, description, now_iso()));
+    STOWAGE_TRY(txn.commit());
+    return team;
+  }
+
+  /// Adds the user to the team, or changes the role of a member.
+  Status add_member(Id team_id, Id user_id, Role role) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    STOWAGE_TRY(require_team(*conn, team_id));
+    STOWAGE_TRY(require_user(*conn, user_id));
+    STOWAGE_TRY(upsert_member(*conn, team_id, user_id, role));
+    return txn.commit();
+  }
+
+  Result<std::vector<Membership>> memberships(Id user_id) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
+    STOWAGE_TRY(require_user(*conn, user_id));
+    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                             conn->prepare(concat({"SELECT ", kTeamColumns,
+                                                   ", m.role FROM memberships m JOIN teams t "
+                                                   "ON t.id = m.team_id WHERE m.user_id = ? "
+                                                   "ORDER BY t.id"})));
+    STOWAGE_TRY(stmt.bind(1, user_id));
+    std::vector<Membership> out;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) break;
+      STOWAGE_ASSIGN_OR_RETURN(const Role role, role_from_string(stmt.text(5)));
+      out.push_back(Membership{read_team(stmt), role});
+    }
+    return out;
+  }
+
+  Result<IssuedToken> create_token(Id user_id, const std::string& name) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare(concat({"SELECT ", kUserColumns, " FROM users u WHERE u.id = ?"})));
+    STOWAGE_TRY(stmt.bind(1, user_id));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return not_found("user " + std::to_string(user_id) + " not found");
+    const User user = read_user(stmt);
+    STOWAGE_ASSIGN_OR_RETURN(IssuedToken token, insert_token(*conn, user, name, now_iso()));
+    STOWAGE_TRY(txn.commit());
+    return token;
+  }
+
+  Result<std::vector<TokenInfo>> list_tokens() override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare(concat({kTokenSelect, " ORDER BY t.id"})));
+    std::vector<TokenInfo> out;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) break;
+      out.push_back(read_token(stmt));
+    }
+    return out;
+  }
+
+  Status revoke_token(Id token_id) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?"));
+    STOWAGE_TRY(stmt.bind_all(now_iso(), token_id));
+    STOWAGE_TRY(stmt.run());
+    if (conn->changes() == 0) return not_found("token " + std::to_string(token_id) + " not found");
+    return txn.commit();
+  }
+
+  Result<Principal> authenticate(const std::string& secret) override {
+    if (secret.empty()) return make_error(ErrorCode::Unauthenticated, "no API token given");
+    const std::string hash = secret_hash(secret);
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    Principal principal;
+    std::optional<std::string> last_used;
+    {
+      STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn->prepare(concat(
+                         {"SELECT t.id, t.revoked_at IS NOT NULL, t.last_used_at, ", kUserColumns,
+                          " FROM api_tokens t JOIN users u ON u.id = t.user_id "
+                          "WHERE t.secret_sha256 = ?"})));
+      STOWAGE_TRY(stmt.bind(1, hash));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      // The messages never echo the secret.
+      if (!row) return make_error(ErrorCode::Unauthenticated, "unknown API token");
+      if (stmt.int64(1) != 0) {
+        return make_error(ErrorCode::Unauthenticated, "the API token has been revoked");
+      }
+      principal.token_id = stmt.int64(0);
+      last_used = stmt.opt_text(2);
+      principal.user = read_user(stmt, 3);
+
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt teams,
+          conn->prepare("SELECT team_id FROM memberships WHERE user_id = ? ORDER BY team_id"));
+      STOWAGE_TRY(teams.bind(1, principal.user.id));
+      for (;;) {
+        STOWAGE_ASSIGN_OR_RETURN(const bool more, teams.step());
+        if (!more) break;
+        principal.team_ids.push_back(teams.int64(0));
+      }
+    }
+    const auto now = std::chrono::system_clock::now();
+    const std::string stale = iso_time(now - kLastUsedGranularity);
+    if (!last_used || *last_used < stale) {
+      // Best effort: failing to record the use must not refuse a valid token.
+      (void)touch_token(*conn, principal.token_id, iso_time(now), stale);
+    }
+    return principal;
+  }
+
+  Result<Team> get_team(Id id) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare(concat({"SELECT ", kTeamColumns, " FROM teams t WHERE t.id = ?"})));
+    STOWAGE_TRY(stmt.bind(1, id));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return not_found("team " + std::to_string(id) + " not found");
+    return read_team(stmt);
+  }
+
+  Result<Workspace> create_workspace(Id team_id, const std::string& name,
+                                     const std::string& description) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    STOWAGE_ASSIGN_OR_RETURN(Workspace workspace,
+                             insert_workspace(*conn, team_id, name, description, now_iso()));
+    STOWAGE_TRY(txn.commit());
+    return workspace;
+  }
+
+  Result<Workspace> get_workspace(Id id) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    return get_row(*conn, workspace_entity(), id);
+  }
+
+  Result<Page<Workspace>> list_workspaces(Id team_id, const ListQuery& query) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    Where where;
+    where.add("w.team_id = ?", team_id);
+    return list_rows(*conn, workspace_entity(), std::move(where), query);
+  }
+
+  Result<Project> create_project(const Project& project) override {
+    if (project.name.empty()) return invalid("create project: the name is empty");
+    const std::string type = project.type.empty() ? "images" : project.type;
+    if (type != "images" && type != "videos") {
+      return invalid("create project: type must be 'images' or 'videos', not '" + type + "'");
+    }
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    Id team_id = 0;
+    {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt ws,
+                               conn->prepare("SELECT team_id FROM workspaces WHERE id = ?"));
+      STOWAGE_TRY(ws.bind(1, project.workspace_id));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, ws.step());
+      if (!row) {
+        return not_found("workspace " + std::to_string(project.workspace_id) + " not found");
+      }
+      team_id = ws.int64(0);
+    }
+    if (project.created_by != 0) STOWAGE_TRY(require_user(*conn, project.created_by));
+    const std::string now = now_iso();
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare("INSERT INTO projects (workspace_id, team_id, name, description, type, "
+                      "readme, custom_data, settings, created_by, created_at, updated_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    STOWAGE_TRY(stmt.bind_all(project.workspace_id, team_id, project.name, project.description,
+                              type, project.readme, json_or_empty(project.custom_data),
+                              json_or_empty(project.settings), user_ref(project.created_by), now,
+                              now));
+    if (Status s = stmt.run(); !s) {
+      return explain(std::move(s).error(), ErrorCode::AlreadyExists,
+                     "project '" + project.name + "' already exists in workspace " +
+                         std::to_string(project.workspace_id));
+    }
+    STOWAGE_ASSIGN_OR_RETURN(Project created,
+                             get_row(*conn, project_entity(), conn->last_insert_rowid()));
+    STOWAGE_TRY(txn.commit());
+    return created;
+  }
+
+  Result<Project> get_project(Id id) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    return get_row(*conn, project_entity(), id);
+  }
+
+  Result<Page<Project>> list_projects(std::optional<Id> workspace_id, std::optional<Id> team_id,
+                                      const ListQuery& query) override {
+    if (!workspace_id && !team_id) return invalid("list projects: give a workspace or a team");
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    Where where;
+    if (workspace_id) where.add("p.workspace_id = ?", *workspace_id);
+    if (team_id) where.add("p.team_id = ?", *team_id);
+    return list_rows(*conn, project_entity(), std::move(where), query);
+  }
+
+  Result<Dataset> create_dataset(const Dataset& dataset) override {
+    if (dataset.name.empty()) return invalid("create dataset: the name is empty");
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    const std::string project = "project " + std::to_string(dataset.project_id);
+    STOWAGE_ASSIGN_OR_RETURN(
+        const bool project_found,
+        row_exists(*conn, "SELECT 1 FROM projects WHERE id = ?", dataset.project_id));
+    if (!project_found) return not_found(project + " not found");
+    if (dataset.parent_id) {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt parent, conn->prepare("SELECT 1 FROM datasets WHERE id = ? AND project_id = ?"));
+      STOWAGE_TRY(parent.bind_all(*dataset.parent_id, dataset.project_id));
+      STOWAGE_ASSIGN_OR_RETURN(const bool parent_found, parent.step());
+      if (!parent_found) {
+        return not_found("parent dataset " + std::to_string(*dataset.parent_id) +
+                         " is not a dataset of " + project);
+      }
+    }
+    if (dataset.created_by != 0) STOWAGE_TRY(require_user(*conn, dataset.created_by));
+    const std::string now = now_iso();
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt, conn->prepare("INSERT INTO datasets (project_id, parent_id, name, description, "
+                                 "custom_data, created_by, created_at, updated_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    STOWAGE_TRY(stmt.bind_all(dataset.project_id, dataset.parent_id, dataset.name,
+                              dataset.description, json_or_empty(dataset.custom_data),
+                              user_ref(dataset.created_by), now, now));
+    if (Status s = stmt.run(); !s) {
+      const std::string where = dataset.parent_id
+                                    ? "under dataset " + std::to_string(*dataset.parent_id)
+                                    : "at the top level of " + project;
+      return explain(std::move(s).error(), ErrorCode::AlreadyExists,
+                     "dataset '" + dataset.name + "' already exists " + where);
+    }
+    STOWAGE_ASSIGN_OR_RETURN(Dataset created,
+                             get_row(*conn, dataset_entity(), conn->last_insert_rowid()));
+    STOWAGE_TRY(txn.commit());
+    return created;
+  }
+
+  Result<Dataset> get_dataset(Id id) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    return get_row(*conn, dataset_entity(), id);
+  }
+
+  Result<Page<Dataset>> list_datasets(Id project_id, bool recursive,
+                                      const ListQuery& query) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    Where where;
+    where.add("d.project_id = ?", project_id);
+    // A parentId filter means "children of": the API forces recursive then.
+    bool by_parent = false;
+    for (const Filter& filter : query.filters) by_parent = by_parent || filter.field == "parentId";
+    if (!recursive && !by_parent) where.add("d.parent_id IS NULL");
+    return list_rows(*conn, dataset_entity(), std::move(where), query);
+  }
+
+  Result<Blob> put_blob(const Blob& blob) override {
+    if (!is_sha256_hex(blob.sha256_hex)) {
+      return invalid("put blob: '" + blob.sha256_hex + "' is not 64 lower-case hex digits");
+    }
+    if (blob.bucket.empty() || blob.key.empty()) {
+      return invalid("put blob " + blob.sha256_hex + ": bucket and key are required");
+    }
+    STOWAGE_TRY(check_size(blob.size, "put blob " + blob.sha256_hex));
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn->prepare("INSERT INTO blobs (sha256_hex, size, mime, width, height, bucket, "
+                        "object_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (sha256_hex) DO NOTHING"));
+      STOWAGE_TRY(stmt.bind_all(blob.sha256_hex, static_cast<std::int64_t>(blob.size), blob.mime,
+                                blob.width, blob.height, blob.bucket, blob.key, now_iso()));
+      STOWAGE_TRY(stmt.run());
+    }
+    STOWAGE_ASSIGN_OR_RETURN(Blob stored, select_blob(*conn, blob.sha256_hex));
+    STOWAGE_TRY(txn.commit());
+    return stored;
+  }
+
+  Result<Blob> get_blob(const std::string& sha256_hex) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    return select_blob(*conn, sha256_hex);
+  }
+
+  Result<std::vector<std::string>> existing_blobs(
+      const std::vector<std::string>& sha256_hex) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
+    std::vector<std::string> out;
+    for (const std::string& hex : sha256_hex) {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn->prepare("SELECT 1 FROM blobs WHERE sha256_hex = ?"));
+      STOWAGE_TRY(stmt.bind(1, hex));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (row) out.push_back(hex);
+    }
+    return out;
+  }
+
+  Result<std::vector<Item>> add_items(Id dataset_id, const std::vector<NewItem>& items,
+                                      Id created_by) override {
+    const std::string in_dataset = " in dataset " + std::to_string(dataset_id);
+    std::unordered_set<std::string_view> names;
+    for (const NewItem& item : items) {
+      if (item.name.empty()) return invalid("add items: an item name is empty");
+      const std::string what = "add item '" + item.name + "'";
+      if (item.blob_sha256_hex.has_value() == item.link.has_value()) {
+        return invalid(what + ": exactly one of blob and link must be set");
+      }
+      if (item.link && item.link->empty()) return invalid(what + ": the link is empty");
+      STOWAGE_TRY(check_size(item.size, what));
+      if (!names.insert(item.name).second) {
+        return make_error(ErrorCode::AlreadyExists,
+                          "item name '" + item.name + "' appears twice in the request");
+      }
+    }
+
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    Item base;
+    base.dataset_id = dataset_id;
+    {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn->prepare("SELECT d.project_id, p.workspace_id, p.team_id FROM datasets "
+                                   "d JOIN projects p ON p.id = d.project_id WHERE d.id = ?"));
+      STOWAGE_TRY(stmt.bind(1, dataset_id));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return not_found("dataset " + std::to_string(dataset_id) + " not found");
+      base.project_id = stmt.int64(0);
+      base.workspace_id = stmt.int64(1);
+      base.team_id = stmt.int64(2);
+    }
+    if (created_by != 0) {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare("SELECT login FROM users WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind(1, created_by));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return not_found("user " + std::to_string(created_by) + " not found");
+      base.created_by_login = stmt.text(0);
+    }
+    base.created_at = base.updated_at = now_iso();
+
+    std::vector<Item> out;
+    out.reserve(items.size());
+    for (const NewItem& in : items) {
+      Item item = base;
+      item.name = in.name;
+      item.blob_sha256_hex = in.blob_sha256_hex;
+      item.link = in.link;
+      item.mime = in.mime;
+      item.size = in.size;
+      item.width = in.width;
+      item.height = in.height;
+      item.meta = json_or_empty(in.meta);
+      if (in.blob_sha256_hex) {
+        // Unset properties come from the blob, so an item is never poorer than its bytes.
+        auto blob = select_blob(*conn, *in.blob_sha256_hex);
+        if (!blob) {
+          return explain(std::move(blob).error(), ErrorCode::NotFound,
+                         "add item '" + in.name + "': blob " + *in.blob_sha256_hex +
+                             " not found (upload the bytes first)");
+        }
+        if (item.mime.empty()) item.mime = blob->mime;
+        if (item.size == 0) item.size = blob->size;
+        if (!item.width) item.width = blob->width;
+        if (!item.height) item.height = blob->height;
+        item.blob_bucket = blob->bucket;
+        item.blob_key = blob->key;
+      }
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn->prepare(
+              "INSERT INTO items (dataset_id, project_id, workspace_id, team_id, name, "
+              "blob_sha256, link, mime, size, width, height, meta, created_by, "
+              "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      STOWAGE_TRY(stmt.bind_all(item.dataset_id, item.project_id, item.workspace_id, item.team_id,
+                                item.name, item.blob_sha256_hex, item.link, item.mime,
+                                static_cast<std::int64_t>(item.size), item.width, item.height,
+                                item.meta, user_ref(created_by), item.created_at, item.updated_at));
+      if (Status s = stmt.run(); !s) {
+        return explain(std::move(s).error(), ErrorCode::AlreadyExists,
+                       "item '" + item.name + "' already exists" + in_dataset);
+      }
+      item.id = conn->last_insert_rowid();
+      out.push_back(std::move(item));
+    }
+    STOWAGE_TRY(txn.commit());
+    return out;
+  }
+
+  Result<Item> get_item(Id id) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    return get_row(*conn, item_entity(), id);
+  }
+
+  Result<Page<Item>> list_items(std::optional<Id> dataset_id, std::optional<Id> project_id,
+                                const ListQuery& query) override {
+    if (!dataset_id && !project_id) return invalid("list items: give a dataset or a project");
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    Where where;
+    if (dataset_id) where.add("i.dataset_id = ?", *dataset_id);
+    if (project_id) where.add("i.project_id = ?", *project_id);
+    return list_rows(*conn, item_entity(), std::move(where), query);
+  }
+
+  Result<std::vector<Item>> find_items_by_name(Id dataset_id,
+                                               const std::vector<std::string>& names) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
+    const std::string sql =
+        concat({item_entity().select, " WHERE i.dataset_id = ? AND i.name = ?"});
+    std::vector<Item> out;
+    for (const std::string& name : names) {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare(sql));
+      STOWAGE_TRY(stmt.bind_all(dataset_id, name));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (row) out.push_back(read_item(stmt));
+    }
+    return out;
+  }
+
+  Status remove_items(const std::vector<Id>& ids) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    for (Id id : ids) {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare("DELETE FROM items WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind(1, id));
+      STOWAGE_TRY(stmt.run());
+    }
+    return txn.commit();
+  }
+
+ private:
+  static Result<Blob> select_blob(Connection& conn, const std::string& sha256_hex) {
+    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                             conn.prepare(concat({kBlobSelect, " WHERE sha256_hex = ?"})));
+    STOWAGE_TRY(stmt.bind(1, sha256_hex));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return not_found("blob " + sha256_hex + " not found");
+    return read_blob(stmt);
+  }
+
+  /// Records a use of the token unless another request did within the granularity.
+  Status touch_token(Connection& conn, Id token_id, const std::string& now,
+                     const std::string& stale) {
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(conn, writer_));
+    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                             conn.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND "
+                                          "(last_used_at IS NULL OR last_used_at < ?)"));
+    STOWAGE_TRY(stmt.bind_all(now, token_id, stale));
+    STOWAGE_TRY(stmt.run());
+    return txn.commit();
+  }
+
+  /// Serialises this process's write transactions (see sqlite::Txn).
+  std::mutex writer_;
+  sqlite::ConnectionPool pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Catalog>> Catalog::open_sqlite(const std::filesystem::path& file) {
+  if (file.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    if (ec) {
+      return make_error(ErrorCode::IoError, "open catalog " + file.string() +
+                                                ": cannot create its folder: " + ec.message());
+    }
+  }
+  STOWAGE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, Connection::open(file));
+  std::mutex migration_writer;  // no other thread can see this catalog yet
+  STOWAGE_TRY(sqlite::migrate(*first, migration_writer, file));
+  return std::unique_ptr<Catalog>(new SqliteCatalog(file, std::move(first)));
+}
+
+}  // namespace stowage::catalog

@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "stowage/catalog/sqlite_internal.hpp"
+
+#include <array>
+#include <system_error>
+
+namespace stowage::catalog::sqlite {
+
+namespace {
+
+/// How long a connection waits for another *process* holding the write lock (the CLI's
+/// `stowage token create` next to a running server) before giving up with Unavailable. Writers
+/// of this process queue on the writer mutex instead.
+constexpr int kBusyTimeoutMs = 5000;
+
+}  // namespace
+
+Error to_error(int rc, std::string_view what, sqlite3* db) {
+  ErrorCode code = ErrorCode::Internal;
+  bool retryable = false;
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+      switch (rc) {
+        case SQLITE_CONSTRAINT_UNIQUE:
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+          code = ErrorCode::AlreadyExists;
+          break;
+        case SQLITE_CONSTRAINT_FOREIGNKEY:
+          code = ErrorCode::NotFound;
+          break;
+        default:
+          code = ErrorCode::InvalidArgument;
+          break;  // CHECK, NOT NULL
+      }
+      break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      code = ErrorCode::Unavailable;
+      retryable = true;
+      break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      code = ErrorCode::Corrupt;
+      break;
+    case SQLITE_FULL:
+      code = ErrorCode::TooLarge;
+      break;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      code = ErrorCode::IoError;
+      break;
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      code = ErrorCode::PermissionDenied;
+      break;
+    default:
+      break;
+  }
+  std::string message(what);
+  message += ": ";
+  // sqlite3_errmsg names the constraint's columns, never the bound values, so it holds no secret.
+  message +=
+      db != nullptr && sqlite3_extended_errcode(db) == rc ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  Error error = make_error(code, std::move(message));
+  error.provider_code = "sqlite " + std::to_string(rc);
+  error.retryable = retryable;
+  return error;
+}
+
+// ---- Stmt ---------------------------------------------------------------------------------------
+
+Stmt::~Stmt() {
+  if (stmt_ == nullptr || owned_) return;
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  *in_use_ = false;
+}
+
+namespace {
+
+Status bind_result(int rc, sqlite3_stmt* stmt) {
+  if (rc == SQLITE_OK) return {};
+  return to_error(rc, "sqlite bind", sqlite3_db_handle(stmt));
+}
+
+}  // namespace
+
+Status Stmt::bind(int index, std::int64_t value) {
+  return bind_result(sqlite3_bind_int64(stmt_, index, value), stmt_);
+}
+
+Status Stmt::bind(int index, std::string_view value) {
+  return bind_result(
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+      stmt_);
+}
+
+Status Stmt::bind(int index, std::nullptr_t) {
+  return bind_result(sqlite3_bind_null(stmt_, index), stmt_);
+}
+
+Status Stmt::bind(int index, const Value& value) {
+  return std::visit([&](const auto& v) -> Status { return bind(index, v); }, value);
+}
+
+Result<bool> Stmt::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  sqlite3* db = sqlite3_db_handle(stmt_);
+  return to_error(sqlite3_extended_errcode(db), "sqlite", db);
+}
+
+Status Stmt::run() {
+  for (;;) {
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, step());
+    if (!row) return {};
+  }
+}
+
+std::string Stmt::text(int col) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+  if (p == nullptr) return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+// ---- Connection ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file) {
+  sqlite3* raw = nullptr;
+  // NOMUTEX: a connection is only ever used by the thread that leased it from the pool.
+  const int rc = sqlite3_open_v2(
+      file.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) return to_error(rc, "open catalog " + file.string(), db.get());
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  std::unique_ptr<Connection> conn(new Connection(std::move(db)));
+
+  // WAL: readers never block the writer nor each other. It is a property of the file, so it is
+  // set once and stays; asking again is cheap.
+  STOWAGE_ASSIGN_OR_RETURN(Stmt wal, conn->prepare("PRAGMA journal_mode=WAL"));
+  STOWAGE_ASSIGN_OR_RETURN(const bool row, wal.step());
+  if (!row || wal.text(0) != "wal") {
+    return make_error(ErrorCode::Unsupported,
+                      "open catalog " + file.string() + ": the file system does not support " +
+                          "SQLite's WAL mode (journal_mode is " + (row ? wal.text(0) : "?") + ")");
+  }
+  // synchronous=FULL fsyncs the WAL at every commit. NORMAL would keep the database consistent
+  // too (bytes are always written before the rows that point at them, so a lost commit leaves
+  // orphan bytes, never a dangling row), but a power cut could then undo commits that the API
+  // already acknowledged: a client told "item added" would find it gone. Writes come in batches
+  // (images.bulk.add sends 50 items per transaction), so one fsync per commit is affordable.
+  STOWAGE_TRY(conn->exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"));
+  return conn;
+}
+
+Result<Stmt> Connection::prepare(std::string_view sql) {
+  auto it = cache_.find(std::string(sql));
+  if (it != cache_.end() && !it->second.in_use) {
+    it->second.in_use = true;
+    return Stmt(it->second.stmt.get(), &it->second.in_use, nullptr);
+  }
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK) return to_error(rc, "sqlite prepare", db_.get());
+  if (it == cache_.end() && cache_.size() < kMaxCachedStatements) {
+    auto [slot, inserted] = cache_.emplace(std::string(sql), Cached{std::move(stmt), true});
+    return Stmt(slot->second.stmt.get(), &slot->second.in_use, nullptr);
+  }
+  sqlite3_stmt* p = stmt.get();
+  return Stmt(p, nullptr, std::move(stmt));
+}
+
+Status Connection::exec(const char* sql) {
+  const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return to_error(sqlite3_extended_errcode(db_.get()), "sqlite", db_.get());
+  return {};
+}
+
+// ---- Txn ----------------------------------------------------------------------------------------
+
+Result<Txn> Txn::read(Connection& conn) {
+  STOWAGE_TRY(conn.exec("BEGIN DEFERRED"));
+  return Txn(&conn, {});
+}
+
+Result<Txn> Txn::write(Connection& conn, std::mutex& writer) {
+  std::unique_lock lock(writer);
+  STOWAGE_TRY(conn.exec("BEGIN IMMEDIATE"));
+  return Txn(&conn, std::move(lock));
+}
+
+Txn::~Txn() {
+  // SQLite may already have rolled back by itself (e.g. after SQLITE_FULL): only then is it
+  // back in autocommit mode.
+  if (conn_ != nullptr && sqlite3_get_autocommit(conn_->handle()) == 0) {
+    (void)conn_->exec("ROLLBACK");
+  }
+}
+
+Status Txn::commit() {
+  Connection* conn = std::exchange(conn_, nullptr);
+  Status status = conn->exec("COMMIT");
+  if (!status && sqlite3_get_autocommit(conn->handle()) == 0) (void)conn->exec("ROLLBACK");
+  if (writer_.owns_lock()) writer_.unlock();
+  return status;
+}
+
+// ---- Pool ---------------------------------------------------------------------------------------
+
+Lease::~Lease() {
+  if (conn_) pool_->release(std::move(conn_));
+}
+
+ConnectionPool::ConnectionPool(std::filesystem::path file, std::size_t max_size,
+                               std::unique_ptr<Connection> first)
+    : file_(std::move(file)), max_size_(max_size) {
+  if (first) {
+    idle_.push_back(std::move(first));
+    open_ = 1;
+  }
+}
+
+Result<Lease> ConnectionPool::acquire() {
+  std::unique_lock lock(mutex_);
+  freed_.wait(lock, [&] { return !idle_.empty() || open_ < max_size_; });
+  if (!idle_.empty()) {
+    std::unique_ptr<Connection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(conn));
+  }
+  ++open_;  // reserve the slot, then open without holding the lock
+  lock.unlock();
+  auto conn = Connection::open(file_);
+  if (!conn) {
+    lock.lock();
+    --open_;
+    freed_.notify_one();
+    return std::move(conn).error();
+  }
+  return Lease(this, std::move(*conn));
+}
+
+void ConnectionPool::release(std::unique_ptr<Connection> conn) {
+  {
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(conn));
+  }
+  freed_.notify_one();
+}
+
+// ---- Migrations ---------------------------------------------------------------------------------
+
+namespace {
+
+// Conventions: ids are INTEGER PRIMARY KEY (rowid aliases); timestamps are ISO 8601 UTC text
+// with milliseconds, so text order is time order; JSON is kept as text; created_by is NULL when
+// no user is known (the API's 0).
+constexpr std::string_view kSchemaV1 = R"sql(
+CREATE TABLE teams (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE CHECK (name <> ''),
+  description TEXT NOT NULL DEFAULT '',
+  created_at  TEXT NOT NULL,
+  updated_at  TEXT NOT NULL
+);
+
+CREATE TABLE users (
+  id         INTEGER PRIMARY KEY,
+  login      TEXT NOT NULL UNIQUE CHECK (login <> ''),
+  is_admin   INTEGER NOT NULL DEFAULT 0 CHECK (is_admin IN (0, 1)),
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE memberships (
+  team_id INTEGER NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  role    TEXT NOT NULL CHECK (role IN ('admin', 'developer', 'viewer')),
+  PRIMARY KEY (team_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX memberships_by_user ON memberships (user_id, team_id);
+
+-- Only the SHA-256 of a token's secret is kept: a copy of the database grants no access.
+CREATE TABLE api_tokens (
+  id            INTEGER PRIMARY KEY,
+  user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  name          TEXT NOT NULL DEFAULT '',
+  secret_sha256 TEXT NOT NULL CHECK (length(secret_sha256) = 64),
+  created_at    TEXT NOT NULL,
+  last_used_at  TEXT,
+  revoked_at    TEXT
+);
+CREATE UNIQUE INDEX api_tokens_by_secret ON api_tokens (secret_sha256);
+CREATE INDEX api_tokens_by_user ON api_tokens (user_id);
+
+CREATE TABLE workspaces (
+  id          INTEGER PRIMARY KEY,
+  team_id     INTEGER NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+  name        TEXT NOT NULL CHECK (name <> ''),
+  description TEXT NOT NULL DEFAULT '',
+  created_at  TEXT NOT NULL,
+  updated_at  TEXT NOT NULL,
+  UNIQUE (team_id, name)
+);
+
+-- team_id is the workspace's, copied so that team-wide lists need no join.
+CREATE TABLE projects (
+  id           INTEGER PRIMARY KEY,
+  workspace_id INTEGER NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+  team_id      INTEGER NOT NULL REFERENCES teams (id),
+  name         TEXT NOT NULL CHECK (name <> ''),
+  description  TEXT NOT NULL DEFAULT '',
+  type         TEXT NOT NULL CHECK (type IN ('images', 'videos')),
+  readme       TEXT NOT NULL DEFAULT '',
+  custom_data  TEXT NOT NULL DEFAULT '{}',
+  settings     TEXT NOT NULL DEFAULT '{}',
+  created_by   INTEGER REFERENCES users (id),
+  created_at   TEXT NOT NULL,
+  updated_at   TEXT NOT NULL,
+  UNIQUE (workspace_id, name)
+);
+CREATE INDEX projects_by_team ON projects (team_id);
+
+-- A parent must be a dataset of the same project: the composite key enforces it (SQLite skips
+-- the check when parent_id is NULL). Sibling names are unique; COALESCE makes top-level
+-- datasets siblings too, since NULLs are distinct in a plain unique index.
+CREATE TABLE datasets (
+  id          INTEGER PRIMARY KEY,
+  project_id  INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+  parent_id   INTEGER,
+  name        TEXT NOT NULL CHECK (name <> ''),
+  description TEXT NOT NULL DEFAULT '',
+  custom_data TEXT NOT NULL DEFAULT '{}',
+  created_by  INTEGER REFERENCES users (id),
+  created_at  TEXT NOT NULL,
+  updated_at  TEXT NOT NULL,
+  UNIQUE (id, project_id),
+  FOREIGN KEY (parent_id, project_id) REFERENCES datasets (id, project_id) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX datasets_sibling_names ON datasets (project_id, COALESCE(parent_id, 0), name);
+CREATE INDEX datasets_by_project ON datasets (project_id, parent_id);
+CREATE INDEX datasets_by_parent ON datasets (parent_id, project_id);
+
+-- Content-addressed bytes: one row per distinct SHA-256, shared by items.
+CREATE TABLE blobs (
+  sha256_hex TEXT PRIMARY KEY CHECK (length(sha256_hex) = 64),
+  size       INTEGER NOT NULL CHECK (size >= 0),
+  mime       TEXT NOT NULL DEFAULT '',
+  width      INTEGER,
+  height     INTEGER,
+  bucket     TEXT NOT NULL,
+  object_key TEXT NOT NULL,
+  created_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- project/workspace/team ids are the dataset's, copied (items never move) for project-wide lists.
+-- A blob cannot be deleted while an item uses it (no ON DELETE on blob_sha256).
+CREATE TABLE items (
+  id           INTEGER PRIMARY KEY,
+  dataset_id   INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+  project_id   INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+  workspace_id INTEGER NOT NULL,
+  team_id      INTEGER NOT NULL,
+  name         TEXT NOT NULL CHECK (name <> ''),
+  blob_sha256  TEXT REFERENCES blobs (sha256_hex),
+  link         TEXT,
+  mime         TEXT NOT NULL DEFAULT '',
+  size         INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+  width        INTEGER,
+  height       INTEGER,
+  meta         TEXT NOT NULL DEFAULT '{}',
+  created_by   INTEGER REFERENCES users (id),
+  created_at   TEXT NOT NULL,
+  updated_at   TEXT NOT NULL,
+  UNIQUE (dataset_id, name),
+  CHECK ((blob_sha256 IS NULL) <> (link IS NULL))
+);
+-- A rowid table's index ends with the rowid, so these also serve "ORDER BY id" per scope.
+CREATE INDEX items_by_dataset ON items (dataset_id);
+CREATE INDEX items_by_project ON items (project_id);
+CREATE INDEX items_by_blob ON items (blob_sha256) WHERE blob_sha256 IS NOT NULL;
+)sql";
+
+constexpr std::array kMigrations = {
+    Migration{1, kSchemaV1},
+};
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+Result<int> user_version(Connection& conn) {
+  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("PRAGMA user_version"));
+  STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+  if (!row) return make_error(ErrorCode::Internal, "PRAGMA user_version returned no row");
+  return static_cast<int>(stmt.int64(0));
+}
+
+Status migrate(Connection& conn, std::mutex& writer, const std::filesystem::path& file) {
+  const int latest = kMigrations.back().version;
+  STOWAGE_ASSIGN_OR_RETURN(const int found, user_version(conn));
+  if (found == latest) return {};  // the usual case: no write lock needed
+  for (const Migration& step : kMigrations) {
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(conn, writer));
+    STOWAGE_ASSIGN_OR_RETURN(const int version, user_version(conn));
+    if (version > latest) {
+      return make_error(ErrorCode::Unsupported,
+                        "catalog " + file.string() + " has schema version " +
+                            std::to_string(version) + ", newer than this build of stowage knows (" +
+                            std::to_string(latest) + "): run a newer stowage");
+    }
+    if (version >= step.version) continue;
+    const std::string sql =
+        std::string(step.sql) + "\nPRAGMA user_version = " + std::to_string(step.version) + ";";
+    Status applied = conn.exec(sql.c_str());
+    if (!applied) {
+      Error error = std::move(applied).error();
+      error.message = "catalog " + file.string() + ": migration to schema version " +
+                      std::to_string(step.version) + " failed: " + error.message;
+      return error;
+    }
+    STOWAGE_TRY(txn.commit());
+  }
+  return {};
+}
+
+}  // namespace stowage::catalog::sqlite
