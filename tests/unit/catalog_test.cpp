@@ -1,1 +1,631 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "stowage/catalog/catalog.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stowage/io/checksum.hpp"
+
+namespace stowage::catalog {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string sha_hex(std::string_view text) {
+  io::Sha256 sha;
+  sha.update(text);
+  const auto digest = sha.finish();
+  return io::to_hex(digest);
+}
+
+std::string file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Filter filter(std::string field, Filter::Op op, std::vector<FilterValue> values) {
+  return Filter{std::move(field), op, std::move(values)};
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "stowage-catalog-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    file_ = dir_ / "catalog.db";
+    open();
+  }
+  void TearDown() override {
+    catalog_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void open() {
+    auto opened = Catalog::open_sqlite(file_);
+    ASSERT_TRUE(opened) << opened.error().to_string();
+    catalog_ = std::move(*opened);
+  }
+
+  /// A user, team, workspace, project and dataset to hang things on.
+  void make_tree() {
+    user_ = catalog_->create_user("alice", false).value();
+    team_ = catalog_->create_team("vision", "").value();
+    catalog_->add_member(team_.id, user_.id, Role::Developer).value();
+    workspace_ = catalog_->create_workspace(team_.id, "ws", "").value();
+    Project p;
+    p.workspace_id = workspace_.id;
+    p.name = "cars";
+    p.type = "images";
+    p.created_by = user_.id;
+    project_ = catalog_->create_project(p).value();
+    dataset_ = make_dataset("train");
+  }
+
+  Dataset make_dataset(const std::string& name, std::optional<Id> parent = std::nullopt,
+                       std::optional<Id> project = std::nullopt) {
+    Dataset d;
+    d.project_id = project.value_or(project_.id);
+    d.parent_id = parent;
+    d.name = name;
+    return catalog_->create_dataset(d).value();
+  }
+
+  Blob make_blob(std::string_view content, std::uint64_t size = 100) {
+    Blob b;
+    b.sha256_hex = sha_hex(content);
+    b.size = size;
+    b.mime = "image/jpeg";
+    b.width = 640;
+    b.height = 480;
+    b.bucket = "pfx-public";
+    b.key = "images/original/" + b.sha256_hex + ".jpg";
+    return catalog_->put_blob(b).value();
+  }
+
+  static NewItem blob_item(const std::string& name, const Blob& blob) {
+    NewItem item;
+    item.name = name;
+    item.blob_sha256_hex = blob.sha256_hex;
+    return item;
+  }
+
+  static NewItem link_item(const std::string& name, std::uint64_t size = 7) {
+    NewItem item;
+    item.name = name;
+    item.link = "s3://bucket/" + name;
+    item.mime = "image/png";
+    item.size = size;
+    return item;
+  }
+
+  fs::path dir_;
+  fs::path file_;
+  std::unique_ptr<Catalog> catalog_;
+  User user_;
+  Team team_;
+  Workspace workspace_;
+  Project project_;
+  Dataset dataset_;
+};
+
+TEST_F(CatalogTest, MigratesAnEmptyFileAndKeepsVersionAndDataOnReopen) {
+  const int version = catalog_->schema_version().value();
+  EXPECT_GE(version, 1);
+  make_tree();
+  catalog_.reset();
+
+  open();
+  EXPECT_EQ(catalog_->schema_version().value(), version);
+  EXPECT_EQ(catalog_->find_user("alice").value().id, user_.id);
+  EXPECT_EQ(catalog_->get_project(project_.id).value().name, "cars");
+  EXPECT_EQ(catalog_->get_dataset(dataset_.id).value().name, "train");
+}
+
+TEST_F(CatalogTest, RefusesADatabaseNewerThanTheBuild) {
+  catalog_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 999", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  auto opened = Catalog::open_sqlite(file_);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, ErrorCode::Unsupported);
+  EXPECT_NE(opened.error().message.find("999"), std::string::npos) << opened.error().message;
+  EXPECT_NE(opened.error().message.find("newer"), std::string::npos) << opened.error().message;
+}
+
+TEST_F(CatalogTest, BootstrapsOnlyAnEmptyCatalog) {
+  auto first = catalog_->bootstrap().value();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->info.user_login, "admin");
+  const User admin = catalog_->find_user("admin").value();
+  EXPECT_TRUE(admin.is_admin);
+  const auto teams = catalog_->memberships(admin.id).value();
+  ASSERT_EQ(teams.size(), 1u);
+  EXPECT_EQ(teams[0].team.name, "admin's team");
+  EXPECT_EQ(teams[0].role, Role::Admin);
+  const auto workspaces = catalog_->list_workspaces(teams[0].team.id, {}).value();
+  ASSERT_EQ(workspaces.total, 1);
+  EXPECT_EQ(workspaces.entities[0].name, "First Workspace");
+  const Principal who = catalog_->authenticate(first->secret).value();
+  EXPECT_EQ(who.user.id, admin.id);
+  EXPECT_EQ(who.team_ids, std::vector<Id>{teams[0].team.id});
+
+  EXPECT_FALSE(catalog_->bootstrap().value().has_value());
+  EXPECT_EQ(catalog_->list_tokens().value().size(), 1u);
+  EXPECT_EQ(catalog_->memberships(admin.id).value().size(), 1u);
+}
+
+TEST_F(CatalogTest, BootstrapDoesNothingWhenUsersExist) {
+  catalog_->create_user("someone", false).value();
+  EXPECT_FALSE(catalog_->bootstrap().value().has_value());
+  EXPECT_EQ(catalog_->find_user("admin").error().code, ErrorCode::NotFound);
+}
+
+TEST_F(CatalogTest, TokensAuthenticateUntilRevokedAndOnlyTheirHashIsStored) {
+  make_tree();
+  const IssuedToken token = catalog_->create_token(user_.id, "laptop").value();
+  EXPECT_EQ(token.secret.size(), 64u);
+  EXPECT_TRUE(std::all_of(token.secret.begin(), token.secret.end(),
+                          [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }));
+  EXPECT_NE(catalog_->create_token(user_.id, "other").value().secret, token.secret);
+
+  const Principal who = catalog_->authenticate(token.secret).value();
+  EXPECT_EQ(who.user.login, "alice");
+  EXPECT_EQ(who.token_id, token.info.id);
+  EXPECT_EQ(who.team_ids, std::vector<Id>{team_.id});
+
+  const auto tokens = catalog_->list_tokens().value();
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0].name, "laptop");
+  EXPECT_EQ(tokens[0].user_login, "alice");
+  EXPECT_TRUE(tokens[0].last_used_at.has_value());
+  EXPECT_FALSE(tokens[0].revoked);
+  EXPECT_FALSE(tokens[1].last_used_at.has_value());
+
+  // The bytes on disk (database and WAL) hold the secret's hash, never the secret.
+  const std::string disk = file_bytes(file_) + file_bytes(fs::path(file_.string() + "-wal"));
+  EXPECT_NE(disk.find(sha_hex(token.secret)), std::string::npos);
+  EXPECT_EQ(disk.find(token.secret), std::string::npos);
+
+  catalog_->revoke_token(token.info.id).value();
+  auto refused = catalog_->authenticate(token.secret);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::Unauthenticated);
+  EXPECT_EQ(refused.error().message.find(token.secret), std::string::npos);
+  EXPECT_TRUE(catalog_->list_tokens().value()[0].revoked);
+
+  EXPECT_EQ(catalog_->authenticate("nope").error().code, ErrorCode::Unauthenticated);
+  EXPECT_EQ(catalog_->authenticate("").error().code, ErrorCode::Unauthenticated);
+  EXPECT_EQ(catalog_->revoke_token(12345).error().code, ErrorCode::NotFound);
+  EXPECT_EQ(catalog_->create_token(12345, "x").error().code, ErrorCode::NotFound);
+}
+
+TEST_F(CatalogTest, NamesAreUniquePerWorkspaceAndPerSiblings) {
+  make_tree();
+  EXPECT_EQ(catalog_->create_user("alice", true).error().code, ErrorCode::AlreadyExists);
+  EXPECT_EQ(catalog_->create_workspace(team_.id, "ws", "").error().code, ErrorCode::AlreadyExists);
+  EXPECT_EQ(catalog_->create_workspace(999, "ws", "").error().code, ErrorCode::NotFound);
+
+  Project again = project_;
+  auto clash = catalog_->create_project(again);
+  ASSERT_FALSE(clash);
+  EXPECT_EQ(clash.error().code, ErrorCode::AlreadyExists);
+  EXPECT_NE(clash.error().message.find("cars"), std::string::npos);
+  again.workspace_id = catalog_->create_workspace(team_.id, "ws2", "").value().id;
+  EXPECT_TRUE(catalog_->create_project(again));
+  again.workspace_id = 999;
+  EXPECT_EQ(catalog_->create_project(again).error().code, ErrorCode::NotFound);
+  again.workspace_id = workspace_.id;
+  again.name = "other";
+  again.type = "point_clouds";
+  EXPECT_EQ(catalog_->create_project(again).error().code, ErrorCode::InvalidArgument);
+
+  // Top-level siblings clash although parent_id is NULL; children of different parents do not.
+  Dataset top;
+  top.project_id = project_.id;
+  top.name = "train";
+  EXPECT_EQ(catalog_->create_dataset(top).error().code, ErrorCode::AlreadyExists);
+  const Dataset val = make_dataset("val");
+  make_dataset("images", dataset_.id);
+  make_dataset("images", val.id);
+  Dataset child = top;
+  child.name = "images";
+  child.parent_id = val.id;
+  EXPECT_EQ(catalog_->create_dataset(child).error().code, ErrorCode::AlreadyExists);
+
+  // A parent must belong to the same project.
+  Project other_project = project_;
+  other_project.name = "bikes";
+  const Project bikes = catalog_->create_project(other_project).value();
+  Dataset foreign;
+  foreign.project_id = bikes.id;
+  foreign.name = "x";
+  foreign.parent_id = dataset_.id;
+  EXPECT_EQ(catalog_->create_dataset(foreign).error().code, ErrorCode::NotFound);
+  foreign.parent_id = 424242;
+  EXPECT_EQ(catalog_->create_dataset(foreign).error().code, ErrorCode::NotFound);
+  foreign.parent_id.reset();
+  foreign.project_id = 424242;
+  EXPECT_EQ(catalog_->create_dataset(foreign).error().code, ErrorCode::NotFound);
+}
+
+TEST_F(CatalogTest, ListsNestedDatasetsByLevelOrRecursively) {
+  make_tree();
+  const Dataset b = make_dataset("b", dataset_.id);
+  const Dataset c = make_dataset("c", b.id);
+  const Dataset d = make_dataset("d");
+  EXPECT_EQ(c.parent_id, b.id);
+  EXPECT_EQ(c.team_id, team_.id);
+  EXPECT_EQ(c.workspace_id, workspace_.id);
+
+  auto names = [](const Page<Dataset>& page) {
+    std::vector<std::string> out;
+    for (const Dataset& ds : page.entities) out.push_back(ds.name);
+    return out;
+  };
+  const auto top = catalog_->list_datasets(project_.id, false, {}).value();
+  EXPECT_EQ(names(top), (std::vector<std::string>{"train", "d"}));
+  EXPECT_EQ(top.total, 2);
+  const auto all = catalog_->list_datasets(project_.id, true, {}).value();
+  EXPECT_EQ(names(all), (std::vector<std::string>{"train", "b", "c", "d"}));
+  EXPECT_EQ(all.total, 4);
+
+  ListQuery children;
+  children.filters = {filter("parentId", Filter::Op::Eq, {b.id})};
+  EXPECT_EQ(names(catalog_->list_datasets(project_.id, false, children).value()),
+            std::vector<std::string>{"c"});
+  EXPECT_EQ(names(catalog_->list_datasets(project_.id, true, children).value()),
+            std::vector<std::string>{"c"});
+
+  ListQuery by_name;
+  by_name.filters = {filter("name", Filter::Op::Eq, {std::string("c")})};
+  EXPECT_EQ(catalog_->list_datasets(project_.id, false, by_name).value().total, 0);
+  EXPECT_EQ(catalog_->list_datasets(project_.id, true, by_name).value().total, 1);
+
+  ListQuery not_child;  // NULL parents differ from any value
+  not_child.filters = {filter("parentId", Filter::Op::NotEq, {b.id})};
+  EXPECT_EQ(catalog_->list_datasets(project_.id, true, not_child).value().total, 3);
+  (void)d;
+}
+
+TEST_F(CatalogTest, FiltersOnWhitelistedFieldsOnly) {
+  make_tree();
+  const Blob blob = make_blob("bytes");
+  const auto items = catalog_
+                         ->add_items(dataset_.id,
+                                     {blob_item("a.jpg", blob), link_item("b.png"),
+                                      link_item("c.png"), link_item("d.png")},
+                                     user_.id)
+                         .value();
+
+  ListQuery eq;
+  eq.filters = {filter("name", Filter::Op::Eq, {std::string("c.png")})};
+  auto page = catalog_->list_items(dataset_.id, std::nullopt, eq).value();
+  ASSERT_EQ(page.total, 1);
+  EXPECT_EQ(page.entities[0].id, items[2].id);
+
+  ListQuery in;
+  in.filters = {filter("id", Filter::Op::In, {items[0].id, items[3].id, Id{999999}})};
+  page = catalog_->list_items(dataset_.id, std::nullopt, in).value();
+  ASSERT_EQ(page.total, 2);
+  EXPECT_EQ(page.entities[0].name, "a.jpg");
+  EXPECT_EQ(page.entities[1].name, "d.png");
+
+  ListQuery names_in;
+  names_in.filters = {
+      filter("name", Filter::Op::In, {std::string("b.png"), std::string("it's \"odd\"")})};
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, names_in).value().total, 1);
+
+  ListQuery not_in;
+  not_in.filters = {filter("hash", Filter::Op::NotIn, {blob.sha256_hex})};
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, not_in).value().total, 3);
+
+  ListQuery by_hash;
+  by_hash.filters = {filter("hash", Filter::Op::Eq, {blob.sha256_hex})};
+  page = catalog_->list_items(std::nullopt, project_.id, by_hash).value();
+  ASSERT_EQ(page.total, 1);
+  EXPECT_EQ(page.entities[0].name, "a.jpg");
+
+  ListQuery like;
+  like.filters = {filter("name", Filter::Op::Like, {std::string("%.png")}),
+                  filter("id", Filter::Op::Greater, {items[1].id})};
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, like).value().total, 2);
+
+  ListQuery unknown;
+  unknown.filters = {filter("password", Filter::Op::Eq, {std::string("x")})};
+  auto bad = catalog_->list_items(dataset_.id, std::nullopt, unknown);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(bad.error().message.find("password"), std::string::npos);
+
+  ListQuery wrong_type;
+  wrong_type.filters = {filter("id", Filter::Op::Eq, {std::string("1")})};
+  bad = catalog_->list_items(dataset_.id, std::nullopt, wrong_type);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(bad.error().message.find("'id'"), std::string::npos);
+
+  ListQuery two_values;
+  two_values.filters = {filter("id", Filter::Op::Eq, {Id{1}, Id{2}})};
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, two_values).error().code,
+            ErrorCode::InvalidArgument);
+
+  ListQuery parent_on_items;  // parentId is a dataset field, not an item field
+  parent_on_items.filters = {filter("parentId", Filter::Op::Eq, {Id{1}})};
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, parent_on_items).error().code,
+            ErrorCode::InvalidArgument);
+
+  ListQuery bad_sort;
+  bad_sort.sort = "secret";
+  EXPECT_EQ(catalog_->list_projects(workspace_.id, std::nullopt, bad_sort).error().code,
+            ErrorCode::InvalidArgument);
+}
+
+TEST_F(CatalogTest, PagesAndTokensWalkEveryItemOnce) {
+  make_tree();
+  std::vector<NewItem> batch;
+  for (int i = 0; i < 25; ++i) batch.push_back(link_item("img" + std::to_string(100 + i) + ".png"));
+  catalog_->add_items(dataset_.id, batch, user_.id).value();
+
+  std::vector<Id> seen;
+  ListQuery q;
+  q.per_page = 10;
+  for (q.page = 1; q.page <= 3; ++q.page) {
+    const auto page = catalog_->list_items(dataset_.id, std::nullopt, q).value();
+    EXPECT_EQ(page.total, 25);
+    EXPECT_EQ(page.entities.size(), q.page < 3 ? 10u : 5u);
+    for (const Item& item : page.entities) seen.push_back(item.id);
+  }
+  q.page = 4;
+  EXPECT_TRUE(catalog_->list_items(dataset_.id, std::nullopt, q).value().entities.empty());
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(std::set<Id>(seen.begin(), seen.end()).size(), 25u);
+
+  // Token mode: `after` is the last id of the previous page.
+  std::vector<Id> walked;
+  ListQuery t;
+  t.per_page = 7;
+  for (;;) {
+    const auto page = catalog_->list_items(std::nullopt, project_.id, t).value();
+    EXPECT_EQ(page.total, 25);
+    if (page.entities.empty()) break;
+    for (const Item& item : page.entities) walked.push_back(item.id);
+    t.after = page.entities.back().id;
+  }
+  EXPECT_EQ(walked, seen);
+
+  ListQuery by_name;
+  by_name.sort = "name";
+  by_name.descending = true;
+  by_name.per_page = 3;
+  const auto named = catalog_->list_items(dataset_.id, std::nullopt, by_name).value();
+  ASSERT_EQ(named.entities.size(), 3u);
+  EXPECT_EQ(named.entities[0].name, "img124.png");
+  EXPECT_EQ(named.entities[2].name, "img122.png");
+
+  ListQuery bad;
+  bad.per_page = 0;
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, bad).error().code,
+            ErrorCode::InvalidArgument);
+  bad.per_page = 20001;
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, bad).error().code,
+            ErrorCode::InvalidArgument);
+  bad.per_page = 10;
+  bad.page = 0;
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, bad).error().code,
+            ErrorCode::InvalidArgument);
+  ListQuery token_by_name;
+  token_by_name.sort = "name";
+  token_by_name.after = 1;
+  EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, token_by_name).error().code,
+            ErrorCode::InvalidArgument);
+  EXPECT_EQ(catalog_->list_items(std::nullopt, std::nullopt, {}).error().code,
+            ErrorCode::InvalidArgument);
+}
+
+TEST_F(CatalogTest, CountsTotalsAndAggregates) {
+  make_tree();
+  const Dataset child = make_dataset("child", dataset_.id);
+  const Blob blob = make_blob("bytes", 1000);
+  catalog_->add_items(dataset_.id, {blob_item("a.jpg", blob), link_item("b.png", 20)}, user_.id)
+      .value();
+  catalog_->add_items(child.id, {blob_item("a.jpg", blob)}, user_.id).value();
+
+  const Project p = catalog_->get_project(project_.id).value();
+  EXPECT_EQ(p.items_count, 3);
+  EXPECT_EQ(p.datasets_count, 2);
+  EXPECT_EQ(p.size_bytes, 2020u);
+  EXPECT_EQ(p.team_id, team_.id);
+  EXPECT_EQ(p.created_by, user_.id);
+  EXPECT_EQ(p.custom_data, "{}");
+
+  const Dataset d = catalog_->get_dataset(dataset_.id).value();
+  EXPECT_EQ(d.items_count, 2);  // items directly in it
+  EXPECT_EQ(d.size_bytes, 1020u);
+
+  for (int i = 0; i < 4; ++i) {
+    Project extra = project_;
+    extra.name = "p" + std::to_string(i);
+    catalog_->create_project(extra).value();
+  }
+  ListQuery q;
+  q.per_page = 2;
+  q.sort = "size";
+  q.descending = true;
+  const auto projects = catalog_->list_projects(std::nullopt, team_.id, q).value();
+  EXPECT_EQ(projects.total, 5);
+  ASSERT_EQ(projects.entities.size(), 2u);
+  EXPECT_EQ(projects.entities[0].name, "cars");
+  EXPECT_EQ(projects.entities[0].items_count, 3);
+  EXPECT_EQ(catalog_->list_projects(workspace_.id, std::nullopt, {}).value().total, 5);
+  EXPECT_EQ(catalog_->list_projects(std::nullopt, std::nullopt, {}).error().code,
+            ErrorCode::InvalidArgument);
+}
+
+TEST_F(CatalogTest, AddItemsIsAllOrNothing) {
+  make_tree();
+  const Blob blob = make_blob("bytes", 1234);
+
+  const auto added =
+      catalog_->add_items(dataset_.id, {link_item("z.png"), blob_item("a.jpg", blob)}, user_.id)
+          .value();
+  ASSERT_EQ(added.size(), 2u);
+  EXPECT_EQ(added[0].name, "z.png");  // request order
+  EXPECT_EQ(added[1].name, "a.jpg");
+  EXPECT_EQ(added[1].blob_bucket, "pfx-public");
+  EXPECT_EQ(added[1].blob_key, blob.key);
+  EXPECT_EQ(added[1].size, 1234u);  // taken from the blob
+  EXPECT_EQ(added[1].mime, "image/jpeg");
+  EXPECT_EQ(added[1].width, 640);
+  EXPECT_EQ(added[1].project_id, project_.id);
+  EXPECT_EQ(added[1].team_id, team_.id);
+  EXPECT_EQ(added[1].workspace_id, workspace_.id);
+  EXPECT_EQ(added[1].created_by_login, "alice");
+  EXPECT_FALSE(added[0].blob_sha256_hex.has_value());
+
+  const Item stored = catalog_->get_item(added[1].id).value();
+  EXPECT_EQ(stored.blob_key, blob.key);
+  EXPECT_EQ(stored.created_by_login, "alice");
+  EXPECT_EQ(stored.created_at, added[1].created_at);
+  EXPECT_EQ(stored.meta, "{}");
+  EXPECT_EQ(stored.created_at.size(), 24u);  // 2026-11-25T22:36:16.123Z
+  EXPECT_EQ(stored.created_at.back(), 'Z');
+
+  auto count = [&] { return catalog_->list_items(dataset_.id, std::nullopt, {}).value().total; };
+  auto fails_with = [&](std::vector<NewItem> items, ErrorCode code, Id ds = 0) {
+    auto r = catalog_->add_items(ds == 0 ? dataset_.id : ds, items, user_.id);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, code) << r.error().to_string();
+    EXPECT_EQ(count(), 2);
+  };
+  NewItem unknown_blob = blob_item("new2.jpg", blob);
+  unknown_blob.blob_sha256_hex = sha_hex("never uploaded");
+  fails_with({link_item("new1.png"), unknown_blob}, ErrorCode::NotFound);
+  fails_with({link_item("new1.png"), link_item("z.png")}, ErrorCode::AlreadyExists);
+  fails_with({link_item("new1.png"), link_item("new1.png")}, ErrorCode::AlreadyExists);
+  NewItem both = blob_item("both.jpg", blob);
+  both.link = "s3://b/k";
+  fails_with({link_item("new1.png"), both}, ErrorCode::InvalidArgument);
+  NewItem neither;
+  neither.name = "neither.jpg";
+  fails_with({neither}, ErrorCode::InvalidArgument);
+  fails_with({link_item("new1.png")}, ErrorCode::NotFound, 987654);
+
+  const auto found = catalog_->find_items_by_name(dataset_.id, {"a.jpg", "nope", "z.png"}).value();
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].id, added[1].id);
+  EXPECT_EQ(found[1].id, added[0].id);
+}
+
+TEST_F(CatalogTest, BlobsAreDeduplicatedByHash) {
+  const Blob first = make_blob("same bytes", 10);
+  Blob again = first;
+  again.bucket = "elsewhere";
+  again.size = 99;
+  const Blob stored = catalog_->put_blob(again).value();
+  EXPECT_EQ(stored.bucket, "pfx-public");
+  EXPECT_EQ(stored.size, 10u);
+  EXPECT_EQ(stored.created_at, first.created_at);
+  EXPECT_EQ(catalog_->get_blob(first.sha256_hex).value().key, first.key);
+
+  const std::string missing = sha_hex("missing");
+  EXPECT_EQ(catalog_->get_blob(missing).error().code, ErrorCode::NotFound);
+  EXPECT_EQ(catalog_->existing_blobs({missing, first.sha256_hex}).value(),
+            std::vector<std::string>{first.sha256_hex});
+
+  Blob bad = first;
+  bad.sha256_hex = "ABC";
+  EXPECT_EQ(catalog_->put_blob(bad).error().code, ErrorCode::InvalidArgument);
+}
+
+TEST_F(CatalogTest, RemovesItemsButKeepsBlobs) {
+  make_tree();
+  const Blob blob = make_blob("bytes");
+  const auto items =
+      catalog_
+          ->add_items(dataset_.id, {blob_item("a.jpg", blob), blob_item("b.jpg", blob)}, user_.id)
+          .value();
+  catalog_->remove_items({items[0].id, 999999}).value();
+  const auto left = catalog_->list_items(dataset_.id, std::nullopt, {}).value();
+  ASSERT_EQ(left.total, 1);
+  EXPECT_EQ(left.entities[0].id, items[1].id);
+  EXPECT_EQ(catalog_->get_item(items[0].id).error().code, ErrorCode::NotFound);
+  EXPECT_TRUE(catalog_->get_blob(blob.sha256_hex));
+  // The name is free again.
+  EXPECT_TRUE(catalog_->add_items(dataset_.id, {link_item("a.jpg")}, user_.id));
+}
+
+TEST_F(CatalogTest, SurvivesConcurrentUseFromEightThreads) {
+  make_tree();
+  const IssuedToken token = catalog_->create_token(user_.id, "load").value();
+  const Blob blob = make_blob("shared");
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 25;
+  std::atomic<int> unexpected{0};
+  std::atomic<int> conflicts{0};
+  std::atomic<int> items_added{0};
+  std::vector<std::string> errors(kThreads);
+
+  auto worker = [&](int t) {
+    auto fail = [&](const Error& e) {
+      ++unexpected;
+      errors[t] = e.to_string();
+    };
+    for (int r = 0; r < kRounds; ++r) {
+      // Every thread tries the same dataset names: one wins each, the others get AlreadyExists.
+      Dataset d;
+      d.project_id = project_.id;
+      d.name = "shared-" + std::to_string(r);
+      auto ds = catalog_->create_dataset(d);
+      if (!ds && ds.error().code != ErrorCode::AlreadyExists) fail(ds.error());
+      if (!ds) ++conflicts;
+
+      std::vector<NewItem> batch;
+      for (int i = 0; i < 3; ++i) {
+        batch.push_back(blob_item(
+            "t" + std::to_string(t) + "-" + std::to_string(r) + "-" + std::to_string(i) + ".jpg",
+            blob));
+      }
+      if (auto added = catalog_->add_items(dataset_.id, batch, user_.id); added) {
+        items_added += static_cast<int>(added->size());
+      } else {
+        fail(added.error());
+      }
+      ListQuery q;
+      q.per_page = 5;
+      if (auto page = catalog_->list_items(std::nullopt, project_.id, q); !page) fail(page.error());
+      if (auto who = catalog_->authenticate(token.secret); !who) fail(who.error());
+      if (auto p = catalog_->get_project(project_.id); !p) fail(p.error());
+      if (auto all = catalog_->list_datasets(project_.id, true, {}); !all) fail(all.error());
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(worker, t);
+  for (auto& th : threads) th.join();
+
+  for (const std::string& e : errors) EXPECT_EQ(e, "");
+  EXPECT_EQ(unexpected.load(), 0);
+  EXPECT_EQ(conflicts.load(), (kThreads - 1) * kRounds);
+  EXPECT_EQ(items_added.load(), kThreads * kRounds * 3);
+  const Project p = catalog_->get_project(project_.id).value();
+  EXPECT_EQ(p.items_count, kThreads * kRounds * 3);
+  EXPECT_EQ(p.datasets_count, 1 + kRounds);
+}
+
+}  // namespace
+}  // namespace stowage::catalog
