@@ -105,4 +105,13 @@ Result<std::chrono::seconds> parse_duration(std::string_view text);
 /// the prefix was configured.
 Status resolve_bucket_prefix(Config& config);
 
+/// The prefix an earlier resolve_bucket_prefix() saved in `DATA_PATH/bucket-prefix`, or
+/// std::nullopt when none was saved yet. Only reads (for `stowage where` and `config check`);
+/// Corrupt when the file does not hold a valid prefix, IoError when it cannot be read.
+Result<std::optional<std::string>> read_saved_bucket_prefix(const Config& config);
+
+/// `url` with any password (the userinfo's `:password` or a `password=` query parameter)
+/// replaced by `***`, for printing a DATABASE_URL. Other text is returned unchanged.
+std::string redact_database_url(std::string_view url);
+
 }  // namespace stowage::config
