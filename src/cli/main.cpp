@@ -1,2 +1,103 @@
 // SPDX-License-Identifier: Apache-2.0
-int main() { return 0; }
+// The `stowage` command: parses the command line, loads the configuration and runs one
+// subcommand. The only place that catches exceptions.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "server/serve.hpp"
+
+#ifndef STOWAGE_VERSION
+#define STOWAGE_VERSION "unknown"
+#endif
+
+namespace stowage::cli {
+namespace {
+
+constexpr std::string_view kEnvHelp =
+    "The .env file to read (must exist). Without it: $STOWAGE_ENV_FILE, then ./.env, then "
+    "defaults. Variables set in the process environment override the file's.";
+constexpr std::string_view kTokenCreateHelp =
+    "Create an API token and print it, and nothing else, on stdout. On an empty catalog this "
+    "first bootstraps user admin as `stowage serve` does, writing admin's first token to "
+    "DATA_PATH/admin-token (mode 0600). An unknown user exits with 2.";
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "Stowage: a storage gateway for computer-vision datasets.\n"
+      "Exit codes: 0 ok, 1 failed work, 2 bad usage or configuration.",
+      "stowage"};
+  app.fallthrough();  // `stowage where --env FILE` works as well as `stowage --env FILE where`
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("stowage ") + STOWAGE_VERSION);
+  std::string env_file;
+  app.add_option("--env", env_file, std::string(kEnvHelp))->type_name("FILE");
+
+  CLI::App* serve = app.add_subcommand("serve", "Run the HTTP server until SIGINT or SIGTERM.");
+  CLI::App* where = app.add_subcommand(
+      "where", "Print the .env file in use, the data path, buckets, database and links file.");
+  CLI::App* config = app.add_subcommand("config", "Inspect the configuration.");
+  config->require_subcommand(1);
+  CLI::App* check = config->add_subcommand(
+      "check",
+      "Validate the configuration and probe the storage; print a check/status/detail table. "
+      "Exits 0 when every check passes, 1 otherwise, 2 on an invalid configuration.");
+  CLI::App* token = app.add_subcommand("token", "Create, list and revoke API tokens.");
+  token->require_subcommand(1);
+  TokenCreateOptions create_options;
+  CLI::App* create = token->add_subcommand("create", std::string(kTokenCreateHelp));
+  create->add_option("--user", create_options.user, "Login of the token's owner")
+      ->capture_default_str();
+  create->add_option("--name", create_options.name, "A label for the token")->capture_default_str();
+  CLI::App* list = token->add_subcommand("list", "List tokens (never their secrets).");
+  catalog::Id revoke_id = 0;
+  CLI::App* revoke = token->add_subcommand("revoke", "Revoke a token; exits 1 if there is none.");
+  revoke->add_option("ID", revoke_id, "The token's id, as `token list` shows it")->required();
+  CLI::App* version = app.add_subcommand("version", "Print the version.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, the version or the usage error
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (version->parsed()) {
+    std::cout << "stowage " << STOWAGE_VERSION << '\n';
+    return kExitOk;
+  }
+
+  std::optional<std::string> env_option;
+  if (app.count("--env") > 0) env_option = env_file;
+  auto loaded = load_config(env_option);
+  if (!loaded) return fail(std::cerr, loaded.error().message, kExitUsage);
+  config::Config& cfg = *loaded;
+
+  if (serve->parsed()) {
+    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+      return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
+    }
+    return server::serve(cfg);
+  }
+  if (where->parsed()) return run_where(cfg, std::cout, std::cerr);
+  if (check->parsed()) return run_config_check(cfg, std::cout, std::cerr);
+  if (create->parsed()) return run_token_create(cfg, create_options, std::cout, std::cerr);
+  if (list->parsed()) return run_token_list(cfg, std::cout, std::cerr);
+  if (revoke->parsed()) return run_token_revoke(cfg, revoke_id, std::cout, std::cerr);
+  return fail(std::cerr, "no subcommand (see --help)", kExitUsage);
+}
+
+}  // namespace
+}  // namespace stowage::cli
+
+int main(int argc, char** argv) {
+  try {
+    return stowage::cli::run(argc, argv);
+  } catch (const stowage::ErrorException& e) {
+    std::cerr << "stowage: " << e.error().message << '\n';
+    return stowage::cli::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "stowage: " << e.what() << '\n';
+    return stowage::cli::kExitFailed;
+  }
+}

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stowage/base/error.hpp"
+#include "stowage/catalog/catalog.hpp"
+#include "stowage/config/config.hpp"
+
+/// The `stowage` subcommands. Each takes what it needs, writes its output and returns the
+/// process exit code; none throws for an expected failure.
+namespace stowage::cli {
+
+/// Exit codes of every subcommand (shared/design.md, "Processes and commands").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  ///< the work failed (I/O, a refused request, ...)
+inline constexpr int kExitUsage = 2;   ///< bad usage or bad configuration
+
+/// Prints `stowage: <message>` on stderr; returns `exit_code` for a one-line `return`.
+int fail(std::ostream& err, std::string_view message, int exit_code);
+
+/// Exit code for a library error: InvalidArgument/Corrupt/Unsupported are configuration
+/// problems (2), anything else is failed work (1).
+int exit_code_for(const Error& error);
+
+/// Loads the configuration (`--env FILE` when given, then the usual lookup) from the process
+/// environment and working directory.
+Result<config::Config> load_config(const std::optional<std::string>& env_file);
+
+/// `stowage where`: where the configuration, data, buckets and database are. No secrets.
+int run_where(const config::Config& config, std::ostream& out, std::ostream& err);
+
+/// `stowage config check`: validates and probes the storage; prints a check/status/detail
+/// table. 0 when every check passes, 1 otherwise.
+int run_config_check(const config::Config& config, std::ostream& out, std::ostream& err);
+
+/// Options of `stowage token create`.
+struct TokenCreateOptions {
+  std::string user = "admin";
+  std::string name = "cli";
+};
+
+/// `stowage token create`: prints the new token's secret, and nothing else, on stdout. On an
+/// empty catalog it first bootstraps (user admin, as `serve` does) and writes admin's first token
+/// to DATA_PATH/admin-token (mode 0600). Unknown user: 2.
+int run_token_create(const config::Config& config, const TokenCreateOptions& options,
+                     std::ostream& out, std::ostream& err);
+/// `stowage token list`: id / user / name / created / last used / revoked. No secrets.
+int run_token_list(const config::Config& config, std::ostream& out, std::ostream& err);
+/// `stowage token revoke ID`: 0, or 1 when there is no such token.
+int run_token_revoke(const config::Config& config, catalog::Id id, std::ostream& out,
+                     std::ostream& err);
+
+/// Prints `rows` under `header` in aligned columns separated by two spaces, with a dashed rule
+/// under the header.
+void print_table(std::ostream& out, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows);
+
+/// Prints `label:  value` lines with the values aligned.
+void print_fields(std::ostream& out,
+                  const std::vector<std::pair<std::string, std::string>>& fields);
+
+}  // namespace stowage::cli

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs the built `stowage` binary as a user would: in a temp directory, with a temp .env and a
+// minimal environment, checking exit codes, stdout and stderr.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef STOWAGE_BINARY
+#error "STOWAGE_BINARY must name the stowage executable"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+/// A value that must never be printed.
+constexpr std::string_view kSentinel = "s3cr3t-SENTINEL-41d7";
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "stowage-cli-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  fs::path write(const fs::path& name, std::string_view text) {
+    const fs::path file = dir_ / name;
+    std::ofstream(file) << text;
+    return file;
+  }
+
+  /// Runs `stowage args...` in the temp dir with only PATH, HOME and `environment` set, so
+  /// that the developer's own STOWAGE_* / STORAGE_* variables cannot leak in.
+  Outcome run(const std::vector<std::string>& args,
+              const std::map<std::string, std::string>& environment = {}) {
+    const fs::path out_file = dir_ / ".cli-stdout";
+    const fs::path err_file = dir_ / ".cli-stderr";
+    std::vector<std::string> env_strings = {"PATH=/usr/bin:/bin", "HOME=" + dir_.string()};
+    for (const auto& [name, value] : environment) env_strings.push_back(name + "=" + value);
+    std::vector<char*> envp;
+    for (auto& entry : env_strings) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argv_strings = {STOWAGE_BINARY};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& arg : argv_strings) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0 ||
+          ::chdir(dir_.c_str()) != 0) {
+        ::_exit(127);
+      }
+      ::execve(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    Outcome result;
+    int status = 0;
+    EXPECT_GT(pid, 0);
+    if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
+      result.exit_code = WEXITSTATUS(status);
+    }
+    result.out = read_file(out_file);
+    result.err = read_file(err_file);
+    fs::remove(out_file);
+    fs::remove(err_file);
+    return result;
+  }
+
+  /// Expects exit 2 and one `stowage: ...` line on stderr naming `variable` and the .env.
+  void expect_config_error(const Outcome& r, const std::string& variable) {
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.out, "");
+    ASSERT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_THAT(r.err, ::testing::StartsWith("stowage: "));
+    EXPECT_THAT(r.err, HasSubstr(variable));
+    EXPECT_THAT(r.err, HasSubstr((dir_ / ".env").string()));
+  }
+
+  /// The `token list` row whose name column is `name`, split into columns.
+  std::vector<std::string> token_row(const std::string& list, const std::string& name) {
+    for (const std::string& line : lines_of(list)) {
+      std::istringstream in(line);
+      std::vector<std::string> cells;
+      for (std::string cell; in >> cell;) cells.push_back(cell);
+      if (cells.size() >= 3 && cells[2] == name) return cells;
+    }
+    return {};
+  }
+
+  fs::path dir_;
+};
+
+// --- configuration errors: exit 2, one line naming the variable and the file ------------------
+
+TEST_F(CliTest, UnknownProviderIsAConfigurationError) {
+  write(".env", "STORAGE_PROVIDER=nope\n");
+  const Outcome r = run({"where"});
+  expect_config_error(r, "STORAGE_PROVIDER");
+  EXPECT_THAT(r.err, HasSubstr("\"nope\""));
+}
+
+TEST_F(CliTest, BadCacheSizeIsAConfigurationError) {
+  write(".env", "CACHE_STORAGE_SIZE=10x\n");
+  const Outcome r = run({"config", "check"});
+  expect_config_error(r, "CACHE_STORAGE_SIZE");
+  EXPECT_THAT(r.err, HasSubstr("\"10x\""));
+}
+
+TEST_F(CliTest, MinioWithoutEndpointIsAConfigurationError) {
+  write(".env", "STORAGE_PROVIDER=minio\nSTORAGE_ACCESS_KEY=AKIA\nSTORAGE_SECRET_KEY=" +
+                    std::string(kSentinel) + "\n");
+  const Outcome r = run({"serve"});
+  expect_config_error(r, "STORAGE_ENDPOINT");
+  EXPECT_THAT(r.err, HasSubstr("minio"));
+  EXPECT_THAT(r.err, Not(HasSubstr(kSentinel)));
+}
+
+TEST_F(CliTest, TypoInAVariableNameIsAConfigurationError) {
+  write(".env", "STORAGE_PROVDER=minio\n");
+  const Outcome r = run({"where"});
+  expect_config_error(r, "STORAGE_PROVDER");
+  EXPECT_THAT(r.err, HasSubstr("unknown variable"));
+}
+
+TEST_F(CliTest, MissingEnvFileIsAConfigurationError) {
+  const Outcome r = run({"where", "--env", "nope.env"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr((dir_ / "nope.env").string()));
+}
+
+TEST_F(CliTest, UsageErrorsExitWith2) {
+  EXPECT_EQ(run({}).exit_code, 2);
+  EXPECT_EQ(run({"no-such-command"}).exit_code, 2);
+  EXPECT_EQ(run({"token"}).exit_code, 2);
+  EXPECT_EQ(run({"token", "revoke", "not-a-number"}).exit_code, 2);
+  EXPECT_EQ(run({"--help"}).exit_code, 0);
+}
+
+TEST_F(CliTest, Version) {
+  const Outcome r = run({"version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, ::testing::StartsWith("stowage "));
+}
+
+// --- where -------------------------------------------------------------------------------------
+
+TEST_F(CliTest, WhereNamesTheEnvFileAndDataPathButNoSecret) {
+  const std::string secret(kSentinel);
+  write(".env", "DATA_PATH=my-data\nSTORAGE_SECRET_KEY=" + secret +
+                    "\nDATABASE_URL=postgresql://stowage:" + secret + "@db.internal/stowage\n");
+  const Outcome r = run({"where"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr((dir_ / ".env").string()));
+  EXPECT_THAT(r.out, HasSubstr((dir_ / "my-data").string()));
+  EXPECT_THAT(r.out, HasSubstr("postgresql://stowage:***@db.internal/stowage"));
+  EXPECT_THAT(r.out, HasSubstr((dir_ / "remote_links.yml").string()));
+  EXPECT_THAT(r.out, HasSubstr("127.0.0.1:8080"));
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr(secret)));
+}
+
+TEST_F(CliTest, WhereSaysHowTheFileWasChosen) {
+  write(".env", "DATA_PATH=from-dot-env\n");
+  const fs::path other = write("other.env", "DATA_PATH=from-other\n");
+  const Outcome by_variable = run({"where"}, {{"STOWAGE_ENV_FILE", other.string()}});
+  EXPECT_EQ(by_variable.exit_code, 0) << by_variable.err;
+  EXPECT_THAT(by_variable.out, HasSubstr(other.string() + " (from $STOWAGE_ENV_FILE)"));
+  EXPECT_THAT(by_variable.out, HasSubstr((dir_ / "from-other").string()));
+
+  const Outcome by_option = run({"--env", "other.env", "where"});
+  EXPECT_THAT(by_option.out, HasSubstr(other.string() + " (from --env)"));
+
+  fs::remove(dir_ / ".env");
+  const Outcome defaults = run({"where"});
+  EXPECT_THAT(defaults.out, HasSubstr("none (defaults)"));
+  EXPECT_THAT(defaults.out, HasSubstr((dir_ / "data").string()));
+}
+
+// --- config check ----------------------------------------------------------------------------
+
+TEST_F(CliTest, ConfigCheckPassesOnAFreshDirectory) {
+  write(".env", "STORAGE_BUCKET_PREFIX=acme\n");
+  const Outcome r = run({"config", "check"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("check"));
+  EXPECT_THAT(r.out, HasSubstr("bucket acme-public"));
+  EXPECT_THAT(r.out, HasSubstr("bucket acme-private"));
+  EXPECT_THAT(r.out, Not(HasSubstr("FAIL")));
+}
+
+TEST_F(CliTest, ConfigCheckFailsWhenDataPathIsAFile) {
+  write("not-a-dir", "");
+  write(".env", "DATA_PATH=not-a-dir\n");
+  const Outcome r = run({"config", "check"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("FAIL"));
+}
+
+TEST_F(CliTest, ConfigCheckOfARemoteProviderIsNotImplementedYet) {
+  write(".env", "STORAGE_PROVIDER=google\nSTORAGE_CREDENTIALS_PATH=/gcs.json\n");
+  const Outcome r = run({"config", "check"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("not implemented yet"));
+}
+
+// --- tokens (need the SQLite catalog) ----------------------------------------------------------
+
+TEST_F(CliTest, TokenCreateListRevoke) {
+  write(".env", "DATA_PATH=data\n");
+  const Outcome created = run({"token", "create", "--name", "ci-label"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const auto lines = lines_of(created.out);
+  ASSERT_EQ(lines.size(), 1u) << created.out;
+  const std::string secret = lines[0];
+  EXPECT_GE(secret.size(), 32u);
+  EXPECT_EQ(secret.find(' '), std::string::npos);
+  // The empty catalog was bootstrapped, as `serve` does.
+  EXPECT_TRUE(fs::exists(dir_ / "data" / "admin-token"));
+  EXPECT_EQ(fs::status(dir_ / "data" / "admin-token").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+
+  const Outcome listed = run({"token", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, Not(HasSubstr(secret)));
+  const auto row = token_row(listed.out, "ci-label");
+  ASSERT_EQ(row.size(), 6u) << listed.out;  // id user name created last-used revoked
+  EXPECT_EQ(row[1], "admin");
+  EXPECT_EQ(row[5], "no");
+
+  const Outcome revoked = run({"token", "revoke", row[0]});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
+  const Outcome after = run({"token", "list"});
+  EXPECT_EQ(token_row(after.out, "ci-label").back(), "yes") << after.out;
+}
+
+TEST_F(CliTest, TokenErrors) {
+  write(".env", "DATA_PATH=data\n");
+  const Outcome unknown_user = run({"token", "create", "--user", "nobody"});
+  EXPECT_EQ(unknown_user.exit_code, 2);
+  EXPECT_EQ(unknown_user.out, "");
+  EXPECT_THAT(unknown_user.err, HasSubstr("nobody"));
+
+  const Outcome unknown_token = run({"token", "revoke", "987654"});
+  EXPECT_EQ(unknown_token.exit_code, 1);
+  EXPECT_THAT(unknown_token.err, HasSubstr("987654"));
+}
+
+}  // namespace
