@@ -51,7 +51,10 @@ Result<json::value> parse_params(const ApiRequest& request) {
     for (const auto& [k, v] : request.query) out[k] = v;
     return json::value(std::move(out));
   }
-  if (request.content_type.starts_with("application/x-www-form-urlencoded")) {
+  // curl -d and some scripts label JSON as a form; a form never starts with '{' or '['.
+  const bool looks_json =
+      !request.body.empty() && (request.body.front() == '{' || request.body.front() == '[');
+  if (request.content_type.starts_with("application/x-www-form-urlencoded") && !looks_json) {
     return from_pairs(request.body);
   }
   if (request.body.empty()) return json::value(json::object{});
