@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kills a real `stowage serve` process with SIGKILL while uploads are in flight, then checks
+// what a user would: no partial object visible in the bucket, no catalog row without its
+// bytes, and a clean restart that serves everything it had confirmed.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "stowage/catalog/catalog.hpp"
+#include "stowage/io/checksum.hpp"
+#include "support/http_client.hpp"
+#include "support/test_server.hpp"
+
+#ifndef STOWAGE_BINARY
+#error "STOWAGE_BINARY must name the stowage executable"
+#endif
+
+namespace stowage::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+unsigned short free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// One `stowage serve` child process in a folder of its own.
+class ServerProcess {
+ public:
+  explicit ServerProcess(fs::path dir) : dir_(std::move(dir)), port_(free_port()) {
+    std::ofstream(dir_ / ".env") << "DATA_PATH=" << (dir_ / "data").string() << "\n"
+                                 << "STOWAGE_LISTEN=127.0.0.1:" << port_ << "\n"
+                                 << "STORAGE_BUCKET_PREFIX=crash\n";
+  }
+  ~ServerProcess() { kill(SIGKILL); }
+
+  /// Starts the server and waits until /healthz answers.
+  bool start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (::chdir(dir_.c_str()) != 0) ::_exit(127);
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      ::execl(STOWAGE_BINARY, STOWAGE_BINARY, "serve", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    HttpClient probe(base_url(), "");
+    for (int i = 0; i < 200; ++i) {
+      if (probe.get("/healthz").status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
+  }
+  void kill(int signal) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, signal);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  unsigned short port() const { return port_; }
+  fs::path data() const { return dir_ / "data"; }
+  std::string token() const {
+    std::string t = read_file(data() / "admin-token");
+    while (!t.empty() && t.back() == '\n') t.pop_back();
+    return t;
+  }
+
+ private:
+  fs::path dir_;
+  unsigned short port_;
+  pid_t pid_ = -1;
+};
+
+/// Sends the start of an upload and leaves it hanging, so the server has a spool file open.
+int start_partial_upload(unsigned short port, const std::string& token, const std::string& bytes) {
+  const std::string boundary = "partialXYZ";
+  const std::string head = "--" + boundary +
+                           "\r\nContent-Disposition: form-data; name=\"0-file\"; filename=\"0\"\r\n"
+                           "Content-Type: image/*\r\n\r\n";
+  const std::string tail = "\r\n--" + boundary + "--\r\n";
+  const std::string request =
+      "POST /public/api/v3/images.bulk.upload HTTP/1.1\r\nHost: x\r\nx-api-key: " + token +
+      "\r\nContent-Type: multipart/form-data; boundary=" + boundary +
+      "\r\nContent-Length: " + std::to_string(head.size() + bytes.size() + tail.size()) +
+      "\r\n\r\n" + head + bytes.substr(0, bytes.size() / 2);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+TEST(CrashTest, SigkillDuringUploadsLosesNothingConfirmedAndShowsNothingPartial) {
+  std::string pattern = (fs::temp_directory_path() / "stowage-crash-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  std::mt19937 rng(12345);
+
+  std::map<std::int64_t, std::string> confirmed;  // item id -> bytes the server confirmed
+  for (int round = 0; round < 3; ++round) {
+    ServerProcess server(dir);
+    ASSERT_TRUE(server.start()) << "round " << round;
+    HttpClient api(server.base_url(), server.token());
+
+    // Everything confirmed in earlier rounds is still there, byte for byte.
+    for (const auto& [id, bytes] : confirmed) {
+      auto r = api.call("images.download", {{"id", id}});
+      ASSERT_EQ(r.status, 200) << "item " << id << " after restart " << round;
+      EXPECT_EQ(r.body, bytes);
+    }
+
+    auto ws = api.call("workspaces.list", {{"teamId", 1}}).json();
+    const auto workspace = ws.at("entities").at(0).at("id").to_number<std::int64_t>();
+    auto project = api.call("projects.add",
+                            {{"workspaceId", workspace}, {"name", "p" + std::to_string(round)}})
+                       .json();
+    auto dataset =
+        api.call("datasets.add", {{"projectId", project.at("id")}, {"name", "d"}}).json();
+    const auto dataset_id = dataset.at("id").to_number<std::int64_t>();
+
+    // Hanging uploads (spool files open) and a stream of complete ones, then SIGKILL.
+    std::vector<int> hanging;
+    for (int i = 0; i < 4; ++i) {
+      hanging.push_back(start_partial_upload(server.port(), server.token(),
+                                             make_image(300, 200, "tiff", 1000 * round + i)));
+    }
+    std::atomic<bool> stop{false};
+    std::mutex mutex;
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 3; ++w) {
+      writers.emplace_back([&, w] {
+        for (int n = 0; !stop; ++n) {
+          const std::string bytes =
+              make_image(120 + n % 50, 90, n % 2 ? "png" : "tiff", round * 100000 + w * 1000 + n);
+          auto up = api.upload({{"0-file", "0", "image/*", bytes}});
+          if (up.status != 200) return;  // the server died under us
+          auto added = api.call(
+              "images.bulk.add",
+              {{"datasetId", dataset_id},
+               {"images", json::array{{{"title", "w" + std::to_string(w) + "-" + std::to_string(n)},
+                                       {"hash", sdk_hash(bytes)}}}}});
+          if (added.status != 200) return;
+          std::lock_guard lock(mutex);
+          confirmed[added.json().at(0).at("id").to_number<std::int64_t>()] = bytes;
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 700));
+    server.kill(SIGKILL);
+    stop = true;
+    for (auto& t : writers) t.join();
+    for (int fd : hanging) ::close(fd);
+
+    // No partial object: every object's bytes hash to the name it is stored under.
+    std::size_t objects = 0;
+    for (const auto& entry :
+         fs::recursive_directory_iterator(server.data() / "storage" / "crash-public")) {
+      if (!entry.is_regular_file()) continue;
+      ++objects;
+      const std::string bytes = read_file(entry.path());
+      const std::string hex = io::to_hex(io::Sha256::of(std::as_bytes(std::span(bytes))));
+      EXPECT_EQ(entry.path().stem().string(), hex) << entry.path();
+    }
+    EXPECT_GT(objects, 0u) << "round " << round << " uploaded nothing before the kill";
+
+    // No catalog row without its bytes.
+    {
+      auto catalog = catalog::Catalog::open_sqlite(server.data() / "stowage.db").value();
+      catalog::ListQuery all;
+      auto items =
+          catalog->list_items(std::nullopt, project.at("id").to_number<std::int64_t>(), all)
+              .value();
+      for (const auto& item : items.entities) {
+        const fs::path file = server.data() / "storage" / item.blob_bucket / item.blob_key;
+        ASSERT_TRUE(fs::exists(file)) << item.name;
+        EXPECT_EQ(fs::file_size(file), item.size) << item.name;
+      }
+    }
+  }
+  // Restart once more: staging leftovers from the last kill are gone, everything is served.
+  ServerProcess server(dir);
+  ASSERT_TRUE(server.start());
+  std::size_t leftovers = 0;
+  for (const auto& entry : fs::directory_iterator(server.data() / "storage" / ".staging")) {
+    leftovers += entry.is_regular_file();
+  }
+  EXPECT_EQ(leftovers, 0u);
+  HttpClient api(server.base_url(), server.token());
+  EXPECT_FALSE(confirmed.empty());
+  for (const auto& [id, bytes] : confirmed) {
+    auto r = api.call("images.download", {{"id", id}});
+    ASSERT_EQ(r.status, 200) << id;
+    EXPECT_EQ(r.body, bytes);
+  }
+  server.kill(SIGTERM);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace stowage::testing
