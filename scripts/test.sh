@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The README's second command (and what CI runs): install, build, run every test with ctest.
+# Tests start the servers they need themselves on 127.0.0.1 and stop them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+ctest --test-dir build --output-on-failure --timeout 600 -j 2
