@@ -11,7 +11,7 @@
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/io/file.hpp"
 #include "stowage/service/service.hpp"
-#include "stowage/store/local/local_store.hpp"
+#include "stowage/store/registry.hpp"
 
 namespace stowage::server {
 namespace {
@@ -64,14 +64,8 @@ int serve(const config::Config& config) {
               << std::flush;
   }
 
-  if (config.provider != config::Provider::Http) {
-    std::cerr << "stowage: STORAGE_PROVIDER=" << config::to_string(config.provider)
-              << " is not supported by this build yet; use http (local disk)\n";
-    return 2;
-  }
-  auto store = store::local::LocalStore::open(config.storage_root(),
-                                              {config.public_bucket(), config.private_bucket()});
-  if (!store) return fail(store.error());
+  auto store = store::open_configured_store(config);
+  if (!store) return fail(store.error(), store.error().code == ErrorCode::Unsupported ? 2 : 1);
 
   service::ServiceOptions service_options;
   service_options.public_bucket = config.public_bucket();

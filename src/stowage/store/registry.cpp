@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "stowage/store/registry.hpp"
+
+#include "stowage/store/local/local_store.hpp"
+
+namespace stowage::store {
+
+Result<std::unique_ptr<ObjectStore>> open_configured_store(const config::Config& config) {
+  switch (config.provider) {
+    case config::Provider::Http: {
+      STOWAGE_ASSIGN_OR_RETURN(auto local,
+                               local::LocalStore::open(config.storage_root(),
+                                                       {config.public_bucket(), config.private_bucket()}));
+      return std::unique_ptr<ObjectStore>(std::move(local));
+    }
+    case config::Provider::Minio:
+    case config::Provider::Azure:
+    case config::Provider::Google:
+      break;
+  }
+  return make_error(ErrorCode::Unsupported,
+                    "STORAGE_PROVIDER=" + std::string(config::to_string(config.provider)) +
+                        " is not supported by this build yet; use http (local disk)");
+}
+
+}  // namespace stowage::store
