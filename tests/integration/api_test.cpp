@@ -255,10 +255,13 @@ TEST_F(ApiTest, UploadAddInfoDownloadRoundTrip) {
   // The mime comes from the bytes, not the name.
   EXPECT_EQ(images[1].at("mime").as_string(), "image/png");
   const std::string path = std::string(images[1].at("pathOriginal").as_string());
-  EXPECT_TRUE(path.starts_with("/test-public/")) << path;
+  EXPECT_TRUE(path.starts_with("/" + server.public_bucket() + "/")) << path;
   EXPECT_NE(std::string(images[1].at("fullStorageUrl").as_string()).find(path), std::string::npos);
-  // The bytes sit in the public bucket folder under that path.
-  EXPECT_TRUE(std::filesystem::exists(server.storage_root() / path.substr(1)));
+  // The bytes sit in the public bucket under that path.
+  const std::string key = path.substr(server.public_bucket().size() + 2);
+  auto stat = server.store().stat({server.public_bucket(), key});
+  ASSERT_TRUE(stat) << stat.error().to_string();
+  EXPECT_EQ(stat->size, png.size());
 
   auto info = ok("images.info", {{"id", id_of(images[1])}, {"forceMetadataForLinks", true}});
   EXPECT_EQ(info.at("width").to_number<int>(), 30);
@@ -319,12 +322,7 @@ TEST_F(ApiTest, IdenticalBytesAreStoredOnce) {
   EXPECT_EQ(a[0].at("pathOriginal"), b[0].at("pathOriginal"));
   EXPECT_EQ(b[0].at("pathOriginal"), b[1].at("pathOriginal"));
   // One object in the bucket for three items.
-  std::size_t files = 0;
-  for (const auto& e :
-       std::filesystem::recursive_directory_iterator(server.storage_root() / "test-public")) {
-    files += e.is_regular_file();
-  }
-  EXPECT_EQ(files, 1u);
+  EXPECT_EQ(server.objects_with_hash(sdk_hash(bytes)), 1u);
   // The hash list now reports the bytes as present, so the SDK skips the upload.
   auto existing = api.post("/public/api/v3/images.internal.hashes.list",
                            json::serialize(json::array{sdk_hash(bytes), sdk_hash("other")}),
@@ -520,8 +518,8 @@ TEST_F(ApiTest, MalformedMultipartIsRefused) {
   r = api.post(path, "{}", "application/json");
   EXPECT_EQ(r.status, 400);
   // Truncated: no closing boundary.
-  std::string body =
-      HttpClient::multipart_body({{"0-file", "0", "image/*", make_image(4, 4, "png")}}, "XyZ");
+  const std::string image = make_image(4, 4, "png", 77);
+  std::string body = HttpClient::multipart_body({{"0-file", "0", "image/*", image}}, "XyZ");
   body.resize(body.size() - 12);
   r = api.post(path, body, "multipart/form-data; boundary=XyZ");
   EXPECT_EQ(r.status, 400);
@@ -530,12 +528,13 @@ TEST_F(ApiTest, MalformedMultipartIsRefused) {
   r = api.post(path, "--XyZ\r\nContent-Type: image/png\r\n\r\nabc\r\n--XyZ--\r\n",
                "multipart/form-data; boundary=XyZ");
   EXPECT_EQ(r.status, 400);
-  // Nothing stored by any of them.
-  std::size_t files = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(server.storage_root())) {
-    files += e.is_regular_file();
+  // Nothing stored by any of them, and no spool file left behind.
+  EXPECT_EQ(server.objects_with_hash(sdk_hash(image)), 0u);
+  std::size_t spooled = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(server.data_path())) {
+    spooled += e.is_regular_file() && e.path().parent_path().filename() == ".staging";
   }
-  EXPECT_EQ(files, 0u);
+  EXPECT_EQ(spooled, 0u);
 }
 
 TEST(ApiLimits, OversizedBodiesGet413) {
@@ -587,12 +586,7 @@ TEST_F(ApiTest, ConcurrentUploadsOfTheSameBytesMakeOneBlob) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok_count.load(), 6);
-  std::size_t files = 0;
-  for (const auto& e :
-       std::filesystem::recursive_directory_iterator(server.storage_root() / "test-public")) {
-    files += e.is_regular_file();
-  }
-  EXPECT_EQ(files, 1u);
+  EXPECT_EQ(server.objects_with_hash(sdk_hash(bytes)), 1u);
 }
 
 }  // namespace

@@ -8,8 +8,9 @@
 #include <random>
 #include <stdexcept>
 
+#include "stowage/config/config.hpp"
 #include "stowage/io/checksum.hpp"
-#include "stowage/store/local/local_store.hpp"
+#include "stowage/store/registry.hpp"
 
 namespace stowage::testing {
 namespace {
@@ -27,16 +28,26 @@ std::filesystem::path make_temp_dir() {
 }  // namespace
 
 TestServer::TestServer(server::ServerOptions options) : dir_(make_temp_dir()) {
+  config::LoadOptions load;
+  load.cwd = dir_;
+  load.environment = {{"DATA_PATH", (dir_ / "data").string()}};
+  if (const char* env = std::getenv("STOWAGE_TEST_STORE_ENV"); env != nullptr && *env != '\0') {
+    load.env_file = env;
+  } else {
+    load.environment["STORAGE_BUCKET_PREFIX"] = "test";
+  }
+  auto config = config::load(load).value();
+  config::resolve_bucket_prefix(config).value();
+  public_bucket_ = config.public_bucket();
   catalog_ = catalog::Catalog::open_sqlite(dir_ / "stowage.db").value();
   auto issued = catalog_->bootstrap().value();
   if (!issued) throw std::runtime_error("bootstrap issued no token");
   admin_token_ = issued->secret;
-  store_ =
-      store::local::LocalStore::open(dir_ / "storage", {kPublicBucket, kPrivateBucket}).value();
+  store_ = store::open_configured_store(config).value();
   service::ServiceOptions service_options;
-  service_options.public_bucket = kPublicBucket;
-  service_options.private_bucket = kPrivateBucket;
-  service_options.staging_dir = dir_ / "storage" / ".staging";
+  service_options.public_bucket = config.public_bucket();
+  service_options.private_bucket = config.private_bucket();
+  service_options.staging_dir = config.storage_root() / ".staging";
   service_options.token_cache_ttl = std::chrono::milliseconds(0);
   service_ = std::make_unique<service::Service>(*catalog_, *store_, service_options);
   options.host = "127.0.0.1";
@@ -55,6 +66,13 @@ TestServer::~TestServer() {
   catalog_.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+}
+
+std::size_t TestServer::objects_with_hash(const std::string& hash) {
+  const std::string hex = service::Service::hash_base64_to_hex(hash).value();
+  const std::string prefix =
+      "images/original/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
+  return store_->list({public_bucket_, prefix}, {}).value().objects.size();
 }
 
 std::string TestServer::make_outsider_token() {

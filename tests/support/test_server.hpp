@@ -13,8 +13,11 @@
 
 namespace stowage::testing {
 
-/// A real Stowage server for one test: a temp data folder, a SQLite catalog, the local store and
-/// the HTTP server on an ephemeral loopback port. Everything is removed on destruction.
+/// A real Stowage server for one test: a temp data folder, a SQLite catalog, a store and the HTTP
+/// server on an ephemeral loopback port. The store is the local disk, or, when
+/// STOWAGE_TEST_STORE_ENV names a .env file (written by a test-server script such as
+/// scripts/test-servers/radosgw.sh), the provider that file configures: so the same API tests
+/// run unchanged against every provider. Everything local is removed on destruction.
 class TestServer {
  public:
   explicit TestServer(server::ServerOptions options = {});
@@ -26,10 +29,11 @@ class TestServer {
   const std::string& admin_token() const { return admin_token_; }
   HttpClient client() const { return HttpClient(base_url(), admin_token_); }
   catalog::Catalog& catalog() { return *catalog_; }
+  store::ObjectStore& store() { return *store_; }
   const std::filesystem::path& data_path() const { return dir_; }
-  std::filesystem::path storage_root() const { return dir_ / "storage"; }
-  static constexpr const char* kPublicBucket = "test-public";
-  static constexpr const char* kPrivateBucket = "test-private";
+  const std::string& public_bucket() const { return public_bucket_; }
+  /// How many objects the store holds for these bytes (by their base64 SHA-256): 0 or 1.
+  std::size_t objects_with_hash(const std::string& sdk_hash);
 
   /// A second user in a team of their own, with a token.
   std::string make_outsider_token();
@@ -42,6 +46,7 @@ class TestServer {
   std::unique_ptr<server::Server> server_;
   unsigned short port_ = 0;
   std::string admin_token_;
+  std::string public_bucket_;
 };
 
 /// Image bytes made with libvips: a w x h picture whose pixels depend on `seed`, encoded as
