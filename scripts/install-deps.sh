@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Installs the Debian 12 (bookworm) packages that building and testing Stowage need. Idempotent:
-# asks apt only for what is missing, and does nothing when everything is there.
+# Installs what building and testing Stowage need on Debian 12 (bookworm): Debian packages, and
+# the npm packages of the test servers from their committed lock file. Idempotent: asks apt and
+# npm only for what is missing, and does nothing when everything is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   # toolchain
@@ -20,11 +22,19 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# npm packages of the test servers, exactly as locked.
+servers=tests/servers
+if [ -f "$servers/package-lock.json" ] &&
+   { [ ! -d "$servers/node_modules" ] || [ "$servers/package-lock.json" -nt "$servers/node_modules" ]; }; then
+  echo "install-deps: npm ci in $servers" >&2
+  (cd "$servers" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+fi
