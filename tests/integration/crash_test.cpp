@@ -79,12 +79,14 @@ class ServerProcess {
     }
     return false;
   }
-  void kill(int signal) {
-    if (pid_ <= 0) return;
+  /// Sends `signal` and waits for the process; returns its wait status.
+  int kill(int signal) {
+    if (pid_ <= 0) return -1;
     ::kill(pid_, signal);
     int status = 0;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
+    return status;
   }
 
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -227,6 +229,62 @@ TEST(CrashTest, SigkillDuringUploadsLosesNothingConfirmedAndShowsNothingPartial)
     EXPECT_EQ(r.body, bytes);
   }
   server.kill(SIGTERM);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(DrainTest, SigtermLetsADownloadInFlightFinishThenExitsZero) {
+  std::string pattern = (fs::temp_directory_path() / "stowage-drain-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  ServerProcess server(dir);
+  ASSERT_TRUE(server.start());
+  HttpClient api(server.base_url(), server.token());
+  auto ws = api.call("workspaces.list", {{"teamId", 1}}).json();
+  auto project =
+      api.call("projects.add", {{"workspaceId", ws.at("entities").at(0).at("id")}, {"name", "p"}})
+          .json();
+  auto dataset = api.call("datasets.add", {{"projectId", project.at("id")}, {"name", "d"}}).json();
+  const std::string bytes = make_image(3000, 2000, "tiff", 5);  // ~18 MB: more than socket buffers
+  ASSERT_EQ(api.upload({{"0-file", "0", "image/*", bytes}}).status, 200);
+  auto added =
+      api.call("images.bulk.add",
+               {{"datasetId", dataset.at("id")},
+                {"images", json::array{{{"title", "big.tif"}, {"hash", sdk_hash(bytes)}}}}});
+  const auto id = added.json().at(0).at("id").to_number<std::int64_t>();
+
+  // Start the download, read a little, then ask the server to stop.
+  const std::string body = "{\"id\":" + std::to_string(id) + "}";
+  const std::string request =
+      "POST /public/api/v3/images.download HTTP/1.1\r\nHost: x\r\nx-api-key: " + server.token() +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  char buf[65536];
+  while (received.size() < 100000) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    received.append(buf, static_cast<std::size_t>(n));
+  }
+  std::thread stopper([&] { EXPECT_EQ(server.kill(SIGTERM), 0) << "exit status"; });
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    received.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  stopper.join();
+  const auto head_end = received.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(received.substr(head_end + 4), bytes) << "the download in flight was cut short";
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
