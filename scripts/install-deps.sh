@@ -14,6 +14,8 @@ packages=(
   libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libcurl4-openssl-dev
   # tests
   libgtest-dev libgmock-dev
+  # S3 provider: XML, and Ceph's RADOS Gateway as the tests' S3 server (scripts/test-servers)
+  libpugixml-dev radosgw ceph-mon ceph-osd ceph-common
 )
 
 missing=()

@@ -2,6 +2,7 @@
 #include "stowage/store/registry.hpp"
 
 #include "stowage/store/local/local_store.hpp"
+#include "stowage/store/s3/s3_store.hpp"
 
 namespace stowage::store {
 
@@ -13,7 +14,14 @@ Result<std::unique_ptr<ObjectStore>> open_configured_store(const config::Config&
                                                        {config.public_bucket(), config.private_bucket()}));
       return std::unique_ptr<ObjectStore>(std::move(local));
     }
-    case config::Provider::Minio:
+    case config::Provider::Minio: {
+      std::shared_ptr<http::Transport> transport = http::make_curl_transport();
+      STOWAGE_ASSIGN_OR_RETURN(
+          auto options,
+          s3::S3Options::from_config(config, transport, config::process_environment()));
+      STOWAGE_ASSIGN_OR_RETURN(auto s3, s3::S3Store::open(std::move(options), transport));
+      return std::unique_ptr<ObjectStore>(std::move(s3));
+    }
     case config::Provider::Azure:
     case config::Provider::Google:
       break;
