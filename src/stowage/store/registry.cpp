@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/store/registry.hpp"
 
+#include "stowage/store/gcs/gcs_store.hpp"
 #include "stowage/store/local/local_store.hpp"
 #include "stowage/store/s3/s3_store.hpp"
 
@@ -23,8 +24,11 @@ Result<std::unique_ptr<ObjectStore>> open_configured_store(const config::Config&
       return std::unique_ptr<ObjectStore>(std::move(s3));
     }
     case config::Provider::Azure:
-    case config::Provider::Google:
-      break;
+    case config::Provider::Google: {
+      STOWAGE_ASSIGN_OR_RETURN(auto options, gcs::GcsOptions::from_config(config));
+      STOWAGE_ASSIGN_OR_RETURN(auto gcs, gcs::GcsStore::open(std::move(options)));
+      return std::unique_ptr<ObjectStore>(std::move(gcs));
+    }
   }
   return make_error(ErrorCode::Unsupported,
                     "STORAGE_PROVIDER=" + std::string(config::to_string(config.provider)) +
