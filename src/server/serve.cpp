@@ -49,6 +49,8 @@ int serve(const config::Config& config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A client that disconnects must cost a failed write (EPIPE), never the process.
+  std::signal(SIGPIPE, SIG_IGN);
 
   if (auto ok = io::create_directories_durable(config.data_path); !ok) return fail(ok.error());
   auto catalog = catalog::Catalog::open_sqlite(config.sqlite_path());

@@ -233,27 +233,9 @@ TEST(CrashTest, SigkillDuringUploadsLosesNothingConfirmedAndShowsNothingPartial)
   fs::remove_all(dir, ec);
 }
 
-TEST(DrainTest, SigtermLetsADownloadInFlightFinishThenExitsZero) {
-  std::string pattern = (fs::temp_directory_path() / "stowage-drain-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  const fs::path dir = pattern;
-  ServerProcess server(dir);
-  ASSERT_TRUE(server.start());
-  HttpClient api(server.base_url(), server.token());
-  auto ws = api.call("workspaces.list", {{"teamId", 1}}).json();
-  auto project =
-      api.call("projects.add", {{"workspaceId", ws.at("entities").at(0).at("id")}, {"name", "p"}})
-          .json();
-  auto dataset = api.call("datasets.add", {{"projectId", project.at("id")}, {"name", "d"}}).json();
-  const std::string bytes = make_image(3000, 2000, "tiff", 5);  // ~18 MB: more than socket buffers
-  ASSERT_EQ(api.upload({{"0-file", "0", "image/*", bytes}}).status, 200);
-  auto added =
-      api.call("images.bulk.add",
-               {{"datasetId", dataset.at("id")},
-                {"images", json::array{{{"title", "big.tif"}, {"hash", sdk_hash(bytes)}}}}});
-  const auto id = added.json().at(0).at("id").to_number<std::int64_t>();
-
-  // Start the download, read a little, then ask the server to stop.
+/// Sends images.download for `id` on a raw connection and reads the first 100 KB of the answer
+/// into `received`; returns the socket, or -1.
+int start_download(const ServerProcess& server, std::int64_t id, std::string* received) {
   const std::string body = "{\"id\":" + std::to_string(id) + "}";
   const std::string request =
       "POST /public/api/v3/images.download HTTP/1.1\r\nHost: x\r\nx-api-key: " + server.token() +
@@ -264,17 +246,51 @@ TEST(DrainTest, SigtermLetsADownloadInFlightFinishThenExitsZero) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(server.port());
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(request.size()));
-  std::string received;
-  char buf[65536];
-  while (received.size() < 100000) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    ASSERT_GT(n, 0);
-    received.append(buf, static_cast<std::size_t>(n));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    return -1;
   }
+  char buf[65536];
+  while (received->size() < 100000) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return -1;
+    received->append(buf, static_cast<std::size_t>(n));
+  }
+  return fd;
+}
+
+/// Makes a project, a dataset and one image of `bytes` in it; returns the image id.
+std::int64_t stored_image(const ServerProcess& server, const std::string& bytes) {
+  HttpClient api(server.base_url(), server.token());
+  auto ws = api.call("workspaces.list", {{"teamId", 1}}).json();
+  auto project =
+      api.call("projects.add", {{"workspaceId", ws.at("entities").at(0).at("id")}, {"name", "p"}})
+          .json();
+  auto dataset = api.call("datasets.add", {{"projectId", project.at("id")}, {"name", "d"}}).json();
+  EXPECT_EQ(api.upload({{"0-file", "0", "image/*", bytes}}).status, 200);
+  auto added =
+      api.call("images.bulk.add",
+               {{"datasetId", dataset.at("id")},
+                {"images", json::array{{{"title", "big.tif"}, {"hash", sdk_hash(bytes)}}}}});
+  return added.json().at(0).at("id").to_number<std::int64_t>();
+}
+
+TEST(DrainTest, SigtermLetsADownloadInFlightFinishThenExitsZero) {
+  std::string pattern = (fs::temp_directory_path() / "stowage-drain-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  ServerProcess server(dir);
+  ASSERT_TRUE(server.start());
+  const std::string bytes = make_image(3000, 2000, "tiff", 5);  // ~18 MB: more than socket buffers
+  const auto id = stored_image(server, bytes);
+
+  // Start the download, read a little, then ask the server to stop.
+  std::string received;
+  const int fd = start_download(server, id, &received);
+  ASSERT_GE(fd, 0);
   std::thread stopper([&] { EXPECT_EQ(server.kill(SIGTERM), 0) << "exit status"; });
+  char buf[65536];
   for (;;) {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
@@ -285,6 +301,35 @@ TEST(DrainTest, SigtermLetsADownloadInFlightFinishThenExitsZero) {
   const auto head_end = received.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos);
   EXPECT_EQ(received.substr(head_end + 4), bytes) << "the download in flight was cut short";
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(DrainTest, AClientHangingUpMidDownloadDoesNotHurtTheServer) {
+  std::string pattern = (fs::temp_directory_path() / "stowage-hangup-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  ServerProcess server(dir);
+  ASSERT_TRUE(server.start());
+  const auto id = stored_image(server, make_image(3000, 2000, "tiff", 6));
+  // Hang up mid-body in two ways: with unread bytes (the kernel answers RST at once) and after
+  // draining what has arrived (a FIN; the RST comes only when more bytes land), so that the
+  // server's next sendfile() meets a socket the peer has left.
+  for (int i = 0; i < 20; ++i) {
+    std::string received;
+    const int fd = start_download(server, id, &received);
+    ASSERT_GE(fd, 0);
+    if (i % 2 == 1) {
+      char buf[65536];
+      while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+      }
+    }
+    ::close(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  HttpClient probe(server.base_url(), "");
+  EXPECT_EQ(probe.get("/healthz").status, 200) << "the server died when a client hung up";
+  EXPECT_EQ(server.kill(SIGTERM), 0);
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
