@@ -16,8 +16,9 @@ packages=(
   libgtest-dev libgmock-dev
   # S3 provider: XML, and Ceph's RADOS Gateway as the tests' S3 server (scripts/test-servers)
   libpugixml-dev radosgw ceph-mon ceph-osd ceph-common
-  # XML of the cloud providers' REST APIs (Azure Blob, S3)
-  libpugixml-dev
+  # XML of the cloud providers' REST APIs (Azure Blob, S3); rclone, a real client that the
+  # Azure tests cross-check with
+  libpugixml-dev rclone
 )
 
 missing=()

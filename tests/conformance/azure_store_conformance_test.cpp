@@ -12,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "conformance/store_conformance.hpp"
@@ -525,6 +526,56 @@ TEST_F(AzuriteTest, StatThenReadPinsTheEtagAcrossRanges) {
   auto stale = store_->open_read(at("pin"), pinned);
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, ErrorCode::PreconditionFailed);
+}
+
+// ---- a real client sees what Stowage wrote ------------------------------------------------------
+
+/// Runs a command; its standard output, or nullopt when it failed.
+std::optional<std::string> run(const std::string& command) {
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return std::nullopt;
+  std::string out;
+  char buffer[4096];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  return ::pclose(pipe) == 0 ? std::optional(out) : std::nullopt;
+}
+
+TEST_F(AzuriteTest, RcloneSeesTheSameKeysAndBytes) {
+  if (!run("command -v rclone >/dev/null")) {
+    if (in_ci()) FAIL() << "rclone is missing (scripts/install-deps.sh installs it)";
+    GTEST_SKIP() << "rclone is not installed";
+  }
+  // The layout of the local store: <bucket>/images/original/<2 hex>/<2 hex>/<sha256>.<ext>, plus
+  // names that need encoding.
+  const std::vector<std::string> names = {
+      "images/original/ab/cd/abcd0123456789abcdef0123456789abcdef0123456789abcdef0123456789.png",
+      "odd names/a b+c%d\xC3\xA9.jpg"};
+  for (const auto& n : names) put_text(*store_, at(n), "bytes of " + n);
+
+  const auto conf = std::filesystem::temp_directory_path() /
+                    ("stowage-rclone-" + std::to_string(std::random_device{}()) + ".conf");
+  {
+    std::ofstream out(conf);
+    out << "[az]\ntype = azureblob\naccount = " << options_.account << "\nkey = "
+        << io::to_base64(std::span(
+               reinterpret_cast<const unsigned char*>(options_.shared_key->key.reveal().data()),
+               options_.shared_key->key.reveal().size()))
+        << "\nendpoint = " << options_.endpoint << "\nuse_emulator = true\n";
+  }
+  const std::string rclone = "env -u AWS_CA_BUNDLE rclone --config " + conf.string() + " ";
+  const auto listed = run(rclone + "lsf -R --files-only az:" + bucket() + "/" + prefix_ + " 2>&1");
+  ASSERT_TRUE(listed.has_value());
+  std::vector<std::string> seen;
+  std::istringstream lines(*listed);
+  for (std::string line; std::getline(lines, line);) seen.push_back(line);
+  std::sort(seen.begin(), seen.end());
+  auto expected = names;
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(seen, expected) << *listed;
+  const auto cat = run(rclone + "cat 'az:" + bucket() + "/" + prefix_ + names[1] + "'");
+  ASSERT_TRUE(cat.has_value());
+  EXPECT_EQ(*cat, "bytes of " + names[1]);
+  std::filesystem::remove(conf);
 }
 
 }  // namespace

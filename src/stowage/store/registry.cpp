@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/store/registry.hpp"
 
+#include "stowage/store/azure/azure_store.hpp"
 #include "stowage/store/gcs/gcs_store.hpp"
 #include "stowage/store/local/local_store.hpp"
 #include "stowage/store/s3/s3_store.hpp"
@@ -24,6 +25,7 @@ Result<std::unique_ptr<ObjectStore>> open_configured_store(const config::Config&
       return std::unique_ptr<ObjectStore>(std::move(s3));
     }
     case config::Provider::Azure:
+      return azure::open_azure_store(config);
     case config::Provider::Google: {
       STOWAGE_ASSIGN_OR_RETURN(auto options, gcs::GcsOptions::from_config(config));
       STOWAGE_ASSIGN_OR_RETURN(auto gcs, gcs::GcsStore::open(std::move(options)));

@@ -189,7 +189,9 @@ class AzureWriter final : public Writer {
 
   Result<ObjectInfo> commit() override {
     STOWAGE_TRY(check_open("commit"));
-    auto result = staging_ ? commit_blocks() : put_blob();
+    // An empty blob has no block to stage (Put Block refuses empty bodies): one Put Blob.
+    const bool blocks = staging_ && (next_index_ > 0 || !buffer_.empty());
+    auto result = blocks ? commit_blocks() : put_blob();
     if (!result) {
       (void)abort();
       Error e = std::move(result).error();
@@ -295,7 +297,7 @@ class AzureWriter final : public Writer {
   }
 
   Result<ObjectInfo> commit_blocks() {
-    if (!buffer_.empty() || next_index_ == 0) {
+    if (!buffer_.empty()) {
       std::vector<std::byte> last;
       last.swap(buffer_);
       STOWAGE_TRY(stage(std::move(last)));
