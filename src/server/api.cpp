@@ -600,22 +600,11 @@ Result<ApiResponse> images_info(Call& c) {
   return json_response(item_json(item, c.request.base_url));
 }
 
-Download download_of(const service::ItemSource& source) {
-  Download d;
-  d.path = source.path;
-  d.size = source.item.size;
-  d.content_type = source.item.mime;
-  d.filename = source.item.name;
-  d.sha256_base64 = source.sha256_base64;
-  d.part_name = std::to_string(source.item.id);
-  return d;
-}
-
 Result<ApiResponse> images_download(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(Id id, c.params.int_field("id"));
   STOWAGE_ASSIGN_OR_RETURN(auto source, c.service.item_source(c.who(), id));
   ApiResponse r;
-  r.download = download_of(source);
+  r.download = Api::download_of(source);
   return r;
 }
 
@@ -643,7 +632,7 @@ Result<ApiResponse> images_bulk_download(Call& c) {
       return bad_request("image " + std::to_string(id) + " is not in dataset " +
                          std::to_string(dataset_id));
     }
-    r.bulk_download.push_back(download_of(source));
+    r.bulk_download.push_back(Api::download_of(source));
   }
   return r;
 }
@@ -682,6 +671,27 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
 }  // namespace
 
 Api::Api(service::Service& service) : service_(service) {}
+
+Download Api::download_of(const service::ItemSource& source) {
+  Download d;
+  d.path = source.path;
+  d.size = source.item.size;
+  d.content_type = source.item.mime;
+  d.filename = source.item.name;
+  d.sha256_base64 = source.sha256_base64;
+  d.part_name = std::to_string(source.item.id);
+  return d;
+}
+
+std::optional<catalog::Id> Api::download_id(const ApiRequest& request) {
+  auto params = parse_params(request);
+  if (!params) return std::nullopt;
+  const Params p(*params);
+  if (!p.require_object()) return std::nullopt;
+  auto id = p.int_field("id");
+  if (!id) return std::nullopt;
+  return *id;
+}
 
 bool Api::handles(std::string_view method) { return handlers().contains(method); }
 

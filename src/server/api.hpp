@@ -55,6 +55,12 @@ class Api {
   /// Answers one request. Never throws; errors become JSON error responses.
   ApiResponse handle(const ApiRequest& request);
 
+  /// The id of an images.download request (JSON `{"id": N}` or form `id=N`), when the body
+  /// is well-formed; for the server's download fast path.
+  static std::optional<catalog::Id> download_id(const ApiRequest& request);
+  /// The download description of an item source (as images.download answers).
+  static Download download_of(const service::ItemSource& source);
+
   /// The JSON error body the SDK parses: {"error": "...", "details": {"message": "..."}}.
   static std::string error_json(std::string_view error, std::string_view message);
   /// An Error as an HTTP status and JSON body.

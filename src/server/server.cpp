@@ -25,8 +25,10 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <condition_variable>
+#include <list>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "server/api.hpp"
 #include "server/multipart.hpp"
@@ -69,7 +71,7 @@ struct OpenedObject {
   std::unique_ptr<io::Reader> reader;  ///< otherwise
   std::uint64_t size = 0;
   /// A small local object read whole on the worker: sent with its header in one write.
-  std::optional<std::string> inline_bytes;
+  std::shared_ptr<const std::string> inline_bytes;
 };
 
 std::string quote_header_value(std::string_view value) {
@@ -82,6 +84,43 @@ std::string quote_header_value(std::string_view value) {
   out.push_back('"');
   return out;
 }
+
+/// The bytes of small stored objects, by SHA-256. Stored objects are content-addressed, so an
+/// entry can never be stale; least recently used entries go first when the budget is full.
+class HotObjects {
+ public:
+  explicit HotObjects(std::uint64_t budget_bytes) : budget_(budget_bytes) {}
+
+  std::shared_ptr<const std::string> get(const std::string& sha256) {
+    std::lock_guard lock(mutex_);
+    const auto it = index_.find(sha256);
+    if (it == index_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second);  // now the most recent
+    return it->second->second;
+  }
+
+  void put(const std::string& sha256, std::shared_ptr<const std::string> bytes) {
+    if (bytes->size() > budget_ / 8) return;  // one object never crowds out the rest
+    std::lock_guard lock(mutex_);
+    if (index_.contains(sha256)) return;
+    used_ += bytes->size();
+    order_.emplace_front(sha256, std::move(bytes));
+    index_[sha256] = order_.begin();
+    while (used_ > budget_ && !order_.empty()) {
+      used_ -= order_.back().second->size();
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+  }
+
+ private:
+  using Entry = std::pair<std::string, std::shared_ptr<const std::string>>;
+  std::mutex mutex_;
+  std::uint64_t budget_;
+  std::uint64_t used_ = 0;
+  std::list<Entry> order_;
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
 
 /// A multipart boundary that cannot occur in the parts: 32 random hex digits.
 std::string random_boundary() {
@@ -102,6 +141,7 @@ struct Server::Impl {
       : service(service),
         api(service),
         options(std::move(options)),
+        hot(this->options.hot_cache_bytes),
         ioc(static_cast<int>(io_thread_count())),
         workers(worker_thread_count()),
         acceptor(ioc) {}
@@ -118,6 +158,7 @@ struct Server::Impl {
   service::Service& service;
   Api api;
   ServerOptions options;
+  HotObjects hot;
   asio::io_context ioc;
   asio::thread_pool workers;
   tcp::acceptor acceptor;
@@ -130,7 +171,6 @@ struct Server::Impl {
   bool stopped = false;
 
   // --- Running blocking work off the event loop
-  // ---------------------------------------------------
 
   /// Runs `f` on the worker pool and resumes the calling coroutine on its own executor.
   template <class F>
@@ -156,7 +196,6 @@ struct Server::Impl {
   }
 
   // --- Accepting
-  // ------------------------------------------------------------------------------------
 
   asio::awaitable<void> listen() {
     for (;;) {
@@ -173,7 +212,6 @@ struct Server::Impl {
   }
 
   // --- One connection
-  // -------------------------------------------------------------------------------
 
   asio::awaitable<void> session(beast::tcp_stream stream) {
     beast::flat_buffer buffer;
@@ -218,7 +256,6 @@ struct Server::Impl {
   }
 
   // --- Writing responses
-  // ----------------------------------------------------------------------------
 
   asio::awaitable<bool> send_json(beast::tcp_stream& stream, int status, std::string body,
                                   bool keep_alive, unsigned version) {
@@ -246,7 +283,6 @@ struct Server::Impl {
   }
 
   // --- Reading request bodies
-  // -----------------------------------------------------------------------
 
   /// Reads the next piece of the body into `out`; returns the bytes read (0 once the body is
   /// done). TooLarge past the parser's body limit.
@@ -282,7 +318,6 @@ struct Server::Impl {
   }
 
   // --- Dispatch
-  // -------------------------------------------------------------------------------------
 
   /// Handles one request whose header has been read; returns whether to keep the connection.
   asio::awaitable<bool> handle(beast::tcp_stream& stream, beast::flat_buffer& buffer,
@@ -347,6 +382,12 @@ struct Server::Impl {
     api_request.body = std::move(*body);
     const std::string range(req[http::field::range]);
 
+    // A download whose caller, item and bytes are all in memory is answered right here.
+    if (api_request.method == "images.download" && !api_request.is_get) {
+      if (auto hit = cached_download(token, api_request)) {
+        co_return co_await send_object(stream, *hit, range, keep_alive, version);
+      }
+    }
     // Authentication, the handler and opening what it returns: one trip to the workers.
     struct Outcome {
       ApiResponse response;
@@ -374,7 +415,24 @@ struct Server::Impl {
   }
 
   // --- Downloads
-  // ------------------------------------------------------------------------------------
+
+  /// The object of an images.download request when the token, the item and its bytes are all in
+  /// memory; nullopt sends the request down the usual path. Touches neither disk nor catalog.
+  std::optional<OpenedObject> cached_download(const std::string& token, const ApiRequest& request) {
+    const auto id = Api::download_id(request);
+    if (!id) return std::nullopt;
+    const auto principal = service.cached_principal(token);
+    if (!principal) return std::nullopt;
+    const auto source = service.cached_item_source(*principal, *id);
+    if (!source || source->sha256_base64.empty()) return std::nullopt;
+    auto bytes = hot.get(source->sha256_base64);
+    if (!bytes) return std::nullopt;
+    OpenedObject o;
+    o.download = Api::download_of(*source);
+    o.size = bytes->size();
+    o.inline_bytes = std::move(bytes);
+    return o;
+  }
 
   /// Opens every object a response names (blocking; on a worker).
   Result<std::vector<OpenedObject>> open_downloads(const ApiResponse& response) {
@@ -395,10 +453,11 @@ struct Server::Impl {
         STOWAGE_ASSIGN_OR_RETURN(o.file, io::File::open_read(native.path));
         STOWAGE_ASSIGN_OR_RETURN(o.size, o.file.size());
         if (o.size <= kInlineBytes) {
-          std::string bytes(o.size, '\0');
+          auto bytes = std::make_shared<std::string>(o.size, '\0');
           STOWAGE_ASSIGN_OR_RETURN(std::size_t n,
-                                   o.file.read_at(0, std::as_writable_bytes(std::span(bytes))));
+                                   o.file.read_at(0, std::as_writable_bytes(std::span(*bytes))));
           if (n != o.size) return make_error(ErrorCode::Corrupt, d.path.to_string() + " shrank");
+          if (!d.sha256_base64.empty()) hot.put(d.sha256_base64, bytes);
           o.inline_bytes = std::move(bytes);
           (void)o.file.close();
         } else {
@@ -566,7 +625,6 @@ struct Server::Impl {
   }
 
   // --- Uploads
-  // --------------------------------------------------------------------------------------
 
   /// images.bulk.upload: every file part is streamed to a spool file while it is hashed, then
   /// published content-addressed. Answers a JSON array in part order: {"hash"} or {"errors"}.

@@ -21,6 +21,9 @@ struct ServerOptions {
   /// Longest wait for the peer on one read or write; an idle keep-alive connection is closed
   /// after it too.
   std::chrono::seconds io_timeout{300};
+  /// Memory for the bytes of small, hot stored objects (content-addressed, so never stale);
+  /// downloads found there are answered without leaving the event loop. 0 turns it off.
+  std::uint64_t hot_cache_bytes = 64ull << 20;
   /// How long stop() lets requests in flight finish.
   std::chrono::seconds drain_timeout{10};
 };

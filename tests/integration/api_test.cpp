@@ -537,6 +537,37 @@ TEST_F(ApiTest, MalformedMultipartIsRefused) {
   EXPECT_EQ(spooled, 0u);
 }
 
+TEST(ApiCaches, DownloadsFromMemoryStayCorrectAndSeeRemovalsAtOnce) {
+  TestServer server({}, std::chrono::minutes(1));
+  auto api = server.client();
+  auto ws = api.call("workspaces.list", {{"teamId", 1}}).json().at("entities").at(0).at("id");
+  auto p = api.call("projects.add", {{"workspaceId", ws}, {"name", "hot"}}).json().at("id");
+  auto d = api.call("datasets.add", {{"projectId", p}, {"name", "d"}}).json().at("id");
+  const std::string bytes = make_image(40, 30, "jpeg", 8);  // small: served from memory
+  ASSERT_EQ(api.upload({{"0-file", "0", "image/*", bytes}}).status, 200);
+  auto added = api.call(
+      "images.bulk.add",
+      {{"datasetId", d}, {"images", json::array{{{"title", "h.jpg"}, {"hash", sdk_hash(bytes)}}}}});
+  const auto id = id_of(added.json().at(0));
+  const std::string body = json::serialize(json::object{{"id", id}});
+  for (int i = 0; i < 3; ++i) {  // the first fills the caches, the others are answered from them
+    auto r = api.post("/public/api/v3/images.download", body, "application/json");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, bytes);
+    EXPECT_EQ(r.header("x-content-checksum-sha256"), sdk_hash(bytes));
+  }
+  auto ranged =
+      api.post("/public/api/v3/images.download", body, "application/json", {{"Range", "bytes=-7"}});
+  EXPECT_EQ(ranged.status, 206);
+  EXPECT_EQ(ranged.body, bytes.substr(bytes.size() - 7));
+  // Another team's token is refused even though the item is cached.
+  auto outsider = api.with_token(server.make_outsider_token());
+  EXPECT_EQ(outsider.post("/public/api/v3/images.download", body, "application/json").status, 403);
+  // A removal is seen at once.
+  ASSERT_EQ(api.call("images.bulk.remove", {{"imageIds", json::array{id}}}).status, 200);
+  EXPECT_EQ(api.post("/public/api/v3/images.download", body, "application/json").status, 404);
+}
+
 TEST(ApiLimits, OversizedBodiesGet413) {
   server::ServerOptions options;
   options.max_json_bytes = 1024;

@@ -49,6 +49,7 @@ inline Result<Radosgw> radosgw() {
   r.transport = http::make_curl_transport();
   STOWAGE_ASSIGN_OR_RETURN(r.options, store::s3::S3Options::from_config(r.config, r.transport, {}));
   r.options.retry.base_delay = std::chrono::milliseconds(20);
+  r.options.housekeeping_buckets.clear();  // tests sweep explicitly, under their own keys
   auto probe = store::s3::S3Store::open(r.options, r.transport);
   if (!probe) return probe.error();
   if (auto ok = (*probe)->probe_bucket(r.public_bucket()); !ok) {

@@ -27,7 +27,8 @@ std::filesystem::path make_temp_dir() {
 
 }  // namespace
 
-TestServer::TestServer(server::ServerOptions options) : dir_(make_temp_dir()) {
+TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds cache_ttl)
+    : dir_(make_temp_dir()) {
   config::LoadOptions load;
   load.cwd = dir_;
   load.environment = {{"DATA_PATH", (dir_ / "data").string()}};
@@ -48,7 +49,8 @@ TestServer::TestServer(server::ServerOptions options) : dir_(make_temp_dir()) {
   service_options.public_bucket = config.public_bucket();
   service_options.private_bucket = config.private_bucket();
   service_options.staging_dir = config.storage_root() / ".staging";
-  service_options.token_cache_ttl = std::chrono::milliseconds(0);
+  service_options.token_cache_ttl = cache_ttl;
+  service_options.item_cache_ttl = cache_ttl;
   service_ = std::make_unique<service::Service>(*catalog_, *store_, service_options);
   options.host = "127.0.0.1";
   options.port = 0;

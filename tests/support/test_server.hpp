@@ -20,7 +20,10 @@ namespace stowage::testing {
 /// run unchanged against every provider. Everything local is removed on destruction.
 class TestServer {
  public:
-  explicit TestServer(server::ServerOptions options = {});
+  /// `cache_ttl` is how long tokens and item locations are remembered (0: never, so that every
+  /// request goes to the catalog).
+  explicit TestServer(server::ServerOptions options = {},
+                      std::chrono::milliseconds cache_ttl = std::chrono::milliseconds(0));
   ~TestServer();
 
   unsigned short port() const { return port_; }

@@ -12,6 +12,8 @@ namespace {
 /// The token cache is dropped whole when it reaches this many entries: a bound, not an LRU,
 /// since a server sees few distinct tokens.
 constexpr std::size_t kMaxCachedTokens = 10'000;
+/// Likewise for remembered item locations (a few hundred bytes each).
+constexpr std::size_t kMaxCachedItems = 100'000;
 
 Error forbidden(std::string_view what, Id id) {
   return make_error(ErrorCode::PermissionDenied, std::string(what) + " " + std::to_string(id) +
@@ -55,19 +57,31 @@ Result<catalog::Blob> Upload::finish() {
 Service::Service(catalog::Catalog& catalog, store::ObjectStore& store, ServiceOptions options)
     : catalog_(catalog), store_(store), options_(std::move(options)) {}
 
+namespace {
+/// The token cache's key: the token's hash, so that the cache holds no secret.
+std::string token_key(const std::string& token) {
+  return io::to_hex(io::Sha256::of(std::as_bytes(std::span(token))));
+}
+}  // namespace
+
+std::optional<Principal> Service::cached_principal(const std::string& token) {
+  if (token.empty()) return std::nullopt;
+  const std::string key = token_key(token);
+  std::lock_guard lock(token_mutex_);
+  if (auto it = token_cache_.find(key);
+      it != token_cache_.end() && it->second.expires > std::chrono::steady_clock::now()) {
+    return it->second.principal;
+  }
+  return std::nullopt;
+}
+
 Result<Principal> Service::authenticate(const std::string& token) {
   if (token.empty()) {
     return make_error(ErrorCode::Unauthenticated, "missing x-api-key header");
   }
-  // Keyed by the token's hash, so the cache holds no secret.
-  const std::string key = io::to_hex(io::Sha256::of(std::as_bytes(std::span(token))));
+  if (auto cached = cached_principal(token)) return *cached;
+  const std::string key = token_key(token);
   const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(token_mutex_);
-    if (auto it = token_cache_.find(key); it != token_cache_.end() && it->second.expires > now) {
-      return it->second.principal;
-    }
-  }
   STOWAGE_ASSIGN_OR_RETURN(auto principal, catalog_.authenticate(token));
   std::lock_guard lock(token_mutex_);
   if (token_cache_.size() >= kMaxCachedTokens) token_cache_.clear();
@@ -285,7 +299,20 @@ Result<ItemSource> Service::item_source(const Principal& who, Id item_id) {
   out.path = {item.blob_bucket, item.blob_key};
   out.sha256_base64 = hash_hex_to_base64(*item.blob_sha256_hex);
   out.item = std::move(item);
+  std::lock_guard lock(item_mutex_);
+  if (item_cache_.size() >= kMaxCachedItems) item_cache_.clear();
+  item_cache_[item_id] = {out, std::chrono::steady_clock::now() + options_.item_cache_ttl};
   return out;
+}
+
+std::optional<ItemSource> Service::cached_item_source(const Principal& who, Id item_id) {
+  std::lock_guard lock(item_mutex_);
+  const auto it = item_cache_.find(item_id);
+  if (it == item_cache_.end() || it->second.expires <= std::chrono::steady_clock::now() ||
+      !check_team(who, it->second.source.item.team_id)) {
+    return std::nullopt;
+  }
+  return it->second.source;
 }
 
 Status Service::remove_items(const Principal& who, const std::vector<Id>& ids) {
@@ -297,7 +324,11 @@ Status Service::remove_items(const Principal& who, const std::vector<Id>& ids) {
     }
     if (!check_team(who, found->team_id)) return forbidden("item", id);
   }
-  return catalog_.remove_items(ids);
+  STOWAGE_TRY(catalog_.remove_items(ids));
+  // After the rows are gone, so that no lookup in between can bring them back into the cache.
+  std::lock_guard lock(item_mutex_);
+  for (Id id : ids) item_cache_.erase(id);
+  return {};
 }
 
 }  // namespace stowage::service

@@ -33,6 +33,9 @@ struct ServiceOptions {
   /// How long an authenticated token is trusted before the catalog is asked again; a token
   /// revoked from another process stops working within this time.
   std::chrono::milliseconds token_cache_ttl{2000};
+  /// How long an item's location is remembered for downloads; a change made by another process
+  /// (a removal, a new link) is seen within this time. Changes made here are seen at once.
+  std::chrono::milliseconds item_cache_ttl{2000};
 };
 
 /// An upload in progress: bytes are spooled to a temp file and hashed as they stream, then
@@ -88,6 +91,9 @@ class Service {
   /// The principal behind an API token (cached for options().token_cache_ttl).
   /// Unauthenticated for a missing, unknown or revoked token.
   Result<Principal> authenticate(const std::string& token);
+  /// The principal for a token if it is in the cache; never blocks. For hot paths that avoid a
+  /// trip to the worker pool.
+  std::optional<Principal> cached_principal(const std::string& token);
   /// PermissionDenied unless the principal belongs to the team.
   static Status check_team(const Principal& who, Id team_id);
 
@@ -124,6 +130,9 @@ class Service {
                                                        const std::vector<AddByHash>& items);
   /// Where to read an item's bytes.
   Result<ItemSource> item_source(const Principal& who, Id item_id);
+  /// item_source() from memory when it was looked up recently and the caller may read it;
+  /// never blocks. nullopt means "ask item_source()".
+  std::optional<ItemSource> cached_item_source(const Principal& who, Id item_id);
   /// Removes items the caller may change; PermissionDenied if any belongs to another team.
   Status remove_items(const Principal& who, const std::vector<Id>& ids);
 
@@ -147,6 +156,13 @@ class Service {
   };
   std::mutex token_mutex_;
   std::unordered_map<std::string, CachedPrincipal> token_cache_;
+
+  struct CachedSource {
+    ItemSource source;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex item_mutex_;
+  std::unordered_map<Id, CachedSource> item_cache_;
 };
 
 }  // namespace stowage::service

@@ -554,6 +554,7 @@ Result<S3Options> S3Options::from_config(const config::Config& config,
     c.secret_access_key = config.storage_secret_key;
     o.credentials = auth::make_static_credentials(std::move(c));
   }
+  o.housekeeping_buckets = {config.public_bucket(), config.private_bucket()};
   if (auto it = environment.find("STOWAGE_S3_STALE_UPLOAD_AGE"); it != environment.end()) {
     STOWAGE_ASSIGN_OR_RETURN(o.stale_upload_age, config::parse_duration(it->second));
   }
@@ -570,7 +571,27 @@ S3Store::S3Store(S3Options options, std::shared_ptr<http::Transport> transport)
   capabilities_.native_files = false;
 }
 
-S3Store::~S3Store() = default;
+S3Store::~S3Store() {
+  {
+    std::lock_guard lock(housekeeping_mutex_);
+    stopping_ = true;
+  }
+  housekeeping_cv_.notify_all();
+  if (housekeeping_.joinable()) housekeeping_.join();
+}
+
+void S3Store::housekeeping_loop() {
+  std::unique_lock lock(housekeeping_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    for (const auto& bucket : options_.housekeeping_buckets) {
+      // Best effort: a key without s3:ListBucketMultipartUploads only loses the cleanup.
+      (void)abort_stale_uploads(bucket);
+    }
+    lock.lock();
+    housekeeping_cv_.wait_for(lock, options_.housekeeping_interval, [&] { return stopping_; });
+  }
+}
 
 Result<std::unique_ptr<S3Store>> S3Store::open(S3Options options,
                                                std::shared_ptr<http::Transport> transport) {
@@ -580,7 +601,11 @@ Result<std::unique_ptr<S3Store>> S3Store::open(S3Options options,
   if (options.endpoint.host.empty()) {
     return make_error(ErrorCode::InvalidArgument, "S3 store: no endpoint");
   }
-  return std::unique_ptr<S3Store>(new S3Store(std::move(options), std::move(transport)));
+  std::unique_ptr<S3Store> store(new S3Store(std::move(options), std::move(transport)));
+  if (!store->options_.housekeeping_buckets.empty()) {
+    store->housekeeping_ = std::thread([s = store.get()] { s->housekeeping_loop(); });
+  }
+  return store;
 }
 
 std::string S3Store::region_of(std::string_view bucket) const {
@@ -911,8 +936,8 @@ Result<std::vector<PendingUpload>> S3Store::list_uploads(std::string_view bucket
   return out;
 }
 
-Result<std::size_t> S3Store::abort_stale_uploads(std::string_view bucket) {
-  STOWAGE_ASSIGN_OR_RETURN(auto uploads, list_uploads(bucket, ""));
+Result<std::size_t> S3Store::abort_stale_uploads(std::string_view bucket, std::string_view prefix) {
+  STOWAGE_ASSIGN_OR_RETURN(auto uploads, list_uploads(bucket, prefix));
   const auto cutoff = options_.clock() - options_.stale_upload_age;
   std::size_t aborted = 0;
   for (const auto& u : uploads) {

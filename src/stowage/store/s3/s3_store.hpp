@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "stowage/auth/credentials.hpp"
@@ -101,6 +102,10 @@ struct S3Options {
   std::shared_ptr<ByteBudget> budget;
   /// Multipart uploads initiated longer ago are aborted by abort_stale_uploads().
   std::chrono::seconds stale_upload_age{24 * 3600};
+  /// Buckets whose stale uploads a background thread aborts, at open and then every
+  /// housekeeping_interval (from_config() names the instance's two buckets). Empty: none.
+  std::vector<std::string> housekeeping_buckets;
+  std::chrono::seconds housekeeping_interval{3600};
 
   http::RetryPolicy retry;
   auth::Clock clock = auth::system_clock();
@@ -146,9 +151,10 @@ class S3Store final : public ObjectStore {
 
   /// Multipart uploads in progress in `bucket` under `prefix` (ListMultipartUploads, all pages).
   Result<std::vector<PendingUpload>> list_uploads(std::string_view bucket, std::string_view prefix);
-  /// Housekeeping: aborts uploads initiated more than options.stale_upload_age ago; returns how
-  /// many. This is why the docs ask for s3:ListBucketMultipartUploads.
-  Result<std::size_t> abort_stale_uploads(std::string_view bucket);
+  /// Housekeeping: aborts the uploads under `prefix` initiated more than
+  /// options.stale_upload_age ago; returns how many. This is why the docs ask for
+  /// s3:ListBucketMultipartUploads.
+  Result<std::size_t> abort_stale_uploads(std::string_view bucket, std::string_view prefix = {});
 
   /// Checks that `bucket` exists and the keys are accepted (HeadBucket); errors in plain words:
   /// unreachable endpoint, wrong key, missing bucket, clock skew.
@@ -174,8 +180,14 @@ class S3Store final : public ObjectStore {
   Result<std::unique_ptr<Writer>> make_writer(const ObjectPath& path, const WriteOptions& options,
                                               bool resume);
 
+  void housekeeping_loop();
+
   S3Options options_;
   std::shared_ptr<http::Transport> transport_;
+  std::mutex housekeeping_mutex_;
+  std::condition_variable housekeeping_cv_;
+  bool stopping_ = false;
+  std::thread housekeeping_;
   std::shared_ptr<ByteBudget> budget_;
   Capabilities capabilities_;
   mutable std::mutex regions_mutex_;
