@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/api.hpp"
+#include "server/previews.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -306,7 +307,10 @@ json::value dataset_json(const catalog::Dataset& d, bool with_custom_data) {
   return o;
 }
 
-json::value item_json(const catalog::Item& i, const std::string& base_url) {
+/// An image's JSON. `previewUrl` (Stowage's own field) is the SDK's preview URL of the item, signed
+/// so that a browser <img> can load it without a token.
+json::value item_json(const catalog::Item& i, const std::string& base_url,
+                      const service::ServiceOptions& options) {
   json::object o;
   o["id"] = i.id;
   o["name"] = i.name;
@@ -341,6 +345,10 @@ json::value item_json(const catalog::Item& i, const std::string& base_url) {
     const std::string path = "/" + i.blob_bucket + "/" + i.blob_key;
     o["pathOriginal"] = path;
     o["fullStorageUrl"] = base_url + path;
+    if (options.sign_preview) {
+      o["previewUrl"] = base_url + std::string(kSdkPreviewPrefix) + path + "?" +
+                        options.sign_preview(path);
+    }
   } else {
     o["pathOriginal"] = nullptr;
     o["fullStorageUrl"] = i.link ? json::value(*i.link) : json::value(nullptr);
@@ -575,7 +583,9 @@ Result<ApiResponse> images_bulk_add(Call& c) {
   }
   if (!added) return added.error();
   json::array out;
-  for (const auto& item : *added) out.push_back(item_json(item, c.request.base_url));
+  for (const auto& item : *added) {
+    out.push_back(item_json(item, c.request.base_url, c.service.options()));
+  }
   return json_response(out);
 }
 
@@ -590,14 +600,15 @@ Result<ApiResponse> images_list(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(auto q, list_query(c.params));
   STOWAGE_ASSIGN_OR_RETURN(auto page, c.service.catalog().list_items(dataset_id, project_id, q));
   const std::string& base = c.request.base_url;
-  return json_response(
-      page_json(page, q, [&base](const catalog::Item& i) { return item_json(i, base); }));
+  const auto& options = c.service.options();
+  return json_response(page_json(
+      page, q, [&](const catalog::Item& i) { return item_json(i, base, options); }));
 }
 
 Result<ApiResponse> images_info(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(Id id, c.params.int_field("id"));
   STOWAGE_ASSIGN_OR_RETURN(auto item, c.service.item(c.who(), id));
-  return json_response(item_json(item, c.request.base_url));
+  return json_response(item_json(item, c.request.base_url, c.service.options()));
 }
 
 Result<ApiResponse> images_download(Call& c) {

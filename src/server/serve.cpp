@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "server/caches.hpp"
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/io/file.hpp"
@@ -69,11 +70,16 @@ int serve(const config::Config& config) {
   auto store = store::open_configured_store(config);
   if (!store) return fail(store.error(), store.error().code == ErrorCode::Unsupported ? 2 : 1);
 
+  // The storage cache around remote stores, the preview cache, /metrics (server/caches.hpp).
+  auto caches = Caches::open(config, **store, config.provider != config::Provider::Http);
+  if (!caches) return fail(caches.error());
+
   service::ServiceOptions service_options;
   service_options.public_bucket = config.public_bucket();
   service_options.private_bucket = config.private_bucket();
   service_options.staging_dir = config.storage_root() / ".staging";
-  service::Service service(**catalog, **store, service_options);
+  (*caches)->configure(service_options);
+  service::Service service(**catalog, (*caches)->store(), service_options);
 
   ServerOptions options;
   options.host = config.listen_host;
@@ -83,6 +89,7 @@ int serve(const config::Config& config) {
   options.max_upload_bytes = config.max_upload_bytes;
   options.max_json_bytes = config.max_json_bytes;
   options.io_timeout = config.request_timeout;
+  (*caches)->attach(service, options);
   Server server(service, options);
   auto port = server.start();
   if (!port) return fail(port.error());

@@ -32,6 +32,7 @@
 
 #include "server/api.hpp"
 #include "server/multipart.hpp"
+#include "server/previews.hpp"
 #include "server/range.hpp"
 #include "stowage/io/file.hpp"
 
@@ -244,10 +245,19 @@ struct Server::Impl {
       }
       ++in_flight;
       bool keep_alive = false;
+      const auto started = std::chrono::steady_clock::now();
+      const auto target = parser.get().target();
+      const std::string label = request_label(std::string_view(target.data(), target.size()));
       try {
         keep_alive = co_await handle(stream, buffer, parser);
       } catch (const std::exception& e) {
         spdlog::error("request failed: {}", e.what());
+      }
+      if (options.metrics != nullptr) {
+        options.metrics
+            ->histogram("stowage_request_duration_seconds", "Time to answer a request.",
+                        {{"method", label}})
+            .observe(std::chrono::steady_clock::now() - started);
       }
       if (--in_flight == 0 && stopping) drained.notify_all();
       if (!keep_alive || stopping) break;
@@ -330,6 +340,23 @@ struct Server::Impl {
 
     if (path == "/healthz") {
       co_return co_await send_json(stream, 200, R"({"status":"ok"})", keep_alive, version);
+    }
+    // Previews and /metrics (server/previews.cpp); blocking work goes to the workers.
+    if ((path == "/metrics" && options.metrics) ||
+        (path.starts_with("/previews/") && options.previews)) {
+      // (No co_await inside ?: here: GCC 12 destroys its temporaries twice.)
+      Reply reply;
+      if (path == "/metrics") {
+        reply = metrics_reply(*options.metrics);
+      } else {
+        const std::string token(req["x-api-key"]);
+        const std::string whole(target);
+        reply = co_await offload([&] { return options.previews->handle(whole, token); });
+      }
+      auto res = make_response(std::move(reply), version, keep_alive && parser.is_done());
+      stream.expires_after(options.io_timeout);
+      auto [ec, n] = co_await http::async_write(stream, res, kToken);
+      co_return !ec && res.keep_alive();
     }
     if (!path.starts_with(kApiPrefix)) {
       co_return co_await send_error(stream, 404, "NotFound", "no such path: " + std::string(path),

@@ -9,7 +9,13 @@
 #include "stowage/base/error.hpp"
 #include "stowage/service/service.hpp"
 
+namespace stowage::metrics {
+class Registry;
+}
+
 namespace stowage::server {
+
+class Previews;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -26,6 +32,10 @@ struct ServerOptions {
   std::uint64_t hot_cache_bytes = 64ull << 20;
   /// How long stop() lets requests in flight finish.
   std::chrono::seconds drain_timeout{10};
+  /// Answers `/previews/...` when set (server/previews.hpp); not owned.
+  Previews* previews = nullptr;
+  /// Serves `/metrics` and records per-method request latency when set; not owned.
+  metrics::Registry* metrics = nullptr;
 };
 
 /// The HTTP server: `/public/api/v3/<method>` (the Supervisely-compatible API) and `/healthz`.

@@ -45,17 +45,21 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
   if (!issued) throw std::runtime_error("bootstrap issued no token");
   admin_token_ = issued->secret;
   store_ = store::open_configured_store(config).value();
+  const bool remote = config.provider != config::Provider::Http;
+  caches_ = server::Caches::open(config, *store_, remote).value();
   service::ServiceOptions service_options;
   service_options.public_bucket = config.public_bucket();
   service_options.private_bucket = config.private_bucket();
   service_options.staging_dir = config.storage_root() / ".staging";
   service_options.token_cache_ttl = cache_ttl;
   service_options.item_cache_ttl = cache_ttl;
-  service_ = std::make_unique<service::Service>(*catalog_, *store_, service_options);
+  caches_->configure(service_options);
+  service_ = std::make_unique<service::Service>(*catalog_, caches_->store(), service_options);
   options.host = "127.0.0.1";
   options.port = 0;
   if (options.io_threads == 0) options.io_threads = 2;
   if (options.worker_threads == 0) options.worker_threads = 4;
+  caches_->attach(*service_, options);
   server_ = std::make_unique<server::Server>(*service_, options);
   port_ = server_->start().value();
 }
@@ -64,6 +68,7 @@ TestServer::~TestServer() {
   server_->stop();
   server_.reset();
   service_.reset();
+  caches_.reset();
   store_.reset();
   catalog_.reset();
   std::error_code ec;

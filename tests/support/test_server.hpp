@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "server/caches.hpp"
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/service/service.hpp"
@@ -33,6 +34,8 @@ class TestServer {
   HttpClient client() const { return HttpClient(base_url(), admin_token_); }
   catalog::Catalog& catalog() { return *catalog_; }
   store::ObjectStore& store() { return *store_; }
+  /// The caches, the signer and the metrics of this server (server/caches.hpp).
+  server::Caches& caches() { return *caches_; }
   const std::filesystem::path& data_path() const { return dir_; }
   const std::string& public_bucket() const { return public_bucket_; }
   /// How many objects the store holds for these bytes (by their base64 SHA-256): 0 or 1.
@@ -45,6 +48,7 @@ class TestServer {
   std::filesystem::path dir_;
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<server::Caches> caches_;
   std::unique_ptr<service::Service> service_;
   std::unique_ptr<server::Server> server_;
   unsigned short port_ = 0;

@@ -267,6 +267,9 @@ class Catalog {
                                                        const std::vector<std::string>& names) = 0;
   /// Removes items; unknown ids are ignored. Blobs stay (other items may share them).
   virtual Status remove_items(const std::vector<Id>& ids) = 0;
+  /// The teams that have at least one item using the blob, without repeats (empty when none
+  /// does): who may see a blob's bytes, e.g. its previews.
+  virtual Result<std::vector<Id>> blob_team_ids(const std::string& sha256_hex) = 0;
 };
 
 }  // namespace stowage::catalog

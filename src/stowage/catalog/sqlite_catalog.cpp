@@ -1043,6 +1043,19 @@ class SqliteCatalog final : public Catalog {
     return out;
   }
 
+  Result<std::vector<Id>> blob_team_ids(const std::string& sha256_hex) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt, conn->prepare("SELECT DISTINCT team_id FROM items WHERE blob_sha256 = ?"));
+    STOWAGE_TRY(stmt.bind(1, sha256_hex));
+    std::vector<Id> out;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return out;
+      out.push_back(stmt.int64(0));
+    }
+  }
+
   Status remove_items(const std::vector<Id>& ids) override {
     STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
     STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,9 @@ struct ServiceOptions {
   /// How long an item's location is remembered for downloads; a change made by another process
   /// (a removal, a new link) is seen within this time. Changes made here are seen at once.
   std::chrono::milliseconds item_cache_ttl{2000};
+  /// The query ("expires=...&signature=...") that lets a browser load the previews of a stored
+  /// item's pathOriginal without a token (server/previews.hpp); unset: items carry no previewUrl.
+  std::function<std::string(std::string_view path_original)> sign_preview;
 };
 
 /// An upload in progress: bytes are spooled to a temp file and hashed as they stream, then

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "server/previews.hpp"
+#include "server/server.hpp"
+#include "stowage/config/config.hpp"
+
+namespace stowage::server {
+
+/// What `stowage serve` adds around the store and the service for issue 7: the metrics
+/// registry, the storage cache (DATA_PATH/cache/storage, remote providers only: the local
+/// store's bytes are local already), the preview cache (DATA_PATH/cache/previews), the preview
+/// URL signer (secret in DATA_PATH/preview-secret, mode 0600) and the previews handler.
+/// CACHE_STORAGE_SIZE=0 or CACHE_PREVIEWS_SIZE=0 turns that cache off. Built in three steps
+/// because the service sits in the middle:
+/// ```
+///   auto caches = Caches::open(config, *store, config.provider != config::Provider::Http);
+///   caches->configure(service_options);
+///   service::Service service(catalog, caches->store(), service_options);
+///   caches->attach(service, server_options);
+/// ```
+/// Must outlive the service and the server.
+class Caches {
+ public:
+  /// Opens the caches (loading their indexes) and the signer. With `remote`, wraps `store` in a
+  /// CachingStore (counting remote requests even when the storage cache is off).
+  static Result<std::unique_ptr<Caches>> open(const config::Config& config,
+                                              store::ObjectStore& store, bool remote);
+
+  /// The store the service should use: the CachingStore, or the store given.
+  store::ObjectStore& store() noexcept { return caching_ ? *caching_ : store_; }
+  /// Lets the API sign previewUrl.
+  void configure(service::ServiceOptions& options) const;
+  /// Creates the previews handler and points the server options at it and at the metrics.
+  void attach(service::Service& service, ServerOptions& options);
+
+  metrics::Registry& metrics() noexcept { return metrics_; }
+  cache::DiskCache* storage_cache() noexcept { return storage_cache_.get(); }
+  cache::DiskCache* preview_cache() noexcept { return preview_cache_.get(); }
+  const preview::UrlSigner* signer() const noexcept { return signer_ ? &*signer_ : nullptr; }
+
+ private:
+  explicit Caches(store::ObjectStore& store) : store_(store) {}
+
+  store::ObjectStore& store_;
+  metrics::Registry metrics_;
+  std::unique_ptr<cache::DiskCache> storage_cache_;
+  std::unique_ptr<cache::DiskCache> preview_cache_;
+  std::unique_ptr<cache::CachingStore> caching_;
+  std::optional<preview::UrlSigner> signer_;
+  std::unique_ptr<Previews> previews_;
+  std::filesystem::path spool_dir_;
+};
+
+}  // namespace stowage::server
