@@ -11,7 +11,7 @@ packages=(
   g++ cmake ninja-build pkg-config ccache
   # libraries (Debian's own, as the project allows no others)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
-  libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libcurl4-openssl-dev
+  libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libcurl4-openssl-dev libyaml-cpp-dev
   # tests
   libgtest-dev libgmock-dev
   # S3 provider: XML, and Ceph's RADOS Gateway as the tests' S3 server (scripts/test-servers)

@@ -55,6 +55,18 @@ int run_token_list(const config::Config& config, std::ostream& out, std::ostream
 int run_token_revoke(const config::Config& config, catalog::Id id, std::ostream& out,
                      std::ostream& err);
 
+/// Options of `stowage links import`.
+struct LinksImportOptions {
+  std::string file;
+  catalog::Id dataset_id = 0;
+  bool force_metadata = true;
+};
+/// `stowage links import FILE --dataset ID`: the Links plugin from the command line, acting as
+/// user admin. Prints one row per link (added, exists, failed and why) and a summary; 0 when no
+/// line failed, 1 otherwise.
+int run_links_import(const config::Config& config, const LinksImportOptions& options,
+                     std::ostream& out, std::ostream& err);
+
 /// Prints `rows` under `header` in aligned columns separated by two spaces, with a dashed rule
 /// under the header.
 void print_table(std::ostream& out, const std::vector<std::string>& header,

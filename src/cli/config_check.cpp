@@ -6,6 +6,8 @@
 #include <system_error>
 
 #include "cli/commands.hpp"
+#include "stowage/links/remote_links.hpp"
+#include "stowage/store/registry.hpp"
 
 namespace stowage::cli {
 namespace {
@@ -59,6 +61,16 @@ Check check_directory(std::string name, const fs::path& dir) {
   return {std::move(name), true, dir.string() + ": missing, will be created"};
 }
 
+/// Lists one key of `bucket`: ok, or the store's own words for what is wrong (unreachable
+/// endpoint, wrong key, missing bucket, clock skew...).
+Check probe_bucket(std::string name, store::ObjectStore& store, const std::string& bucket) {
+  store::ListOptions options;
+  options.max_keys = 1;
+  auto page = store.list({bucket, ""}, options);
+  if (!page) return {std::move(name), false, page.error().message};
+  return {std::move(name), true, std::string(store.name()) + ": reachable, listing allowed"};
+}
+
 Check check_database(const config::Config& config) {
   const fs::path file = config.sqlite_path();
   if (file.empty()) {
@@ -88,9 +100,22 @@ int run_config_check(const config::Config& config, std::ostream& out, std::ostre
                                             : config.env_file.string() + " is valid"});
 
   if (config.provider != config::Provider::Http) {
+    // A remote provider: reach each of the instance's buckets with one listing call, the
+    // cheapest request that needs the endpoint, the credentials and the bucket all to be right.
     const std::string provider(config::to_string(config.provider));
-    checks.push_back(
-        {"storage", false, "probing STORAGE_PROVIDER=" + provider + " is not implemented yet"});
+    if (config.bucket_prefix.empty()) {
+      checks.push_back(
+          {"bucket prefix", false, "set STORAGE_BUCKET_PREFIX to the prefix of your two buckets"});
+    } else {
+      auto store = store::open_configured_store(config);
+      if (!store) {
+        checks.push_back({"storage", false, provider + ": " + store.error().message});
+      } else {
+        for (const std::string& bucket : {config.public_bucket(), config.private_bucket()}) {
+          checks.push_back(probe_bucket("bucket " + bucket, **store, bucket));
+        }
+      }
+    }
   } else {
     checks.push_back(check_directory("data path", config.data_path));
     std::optional<std::string> prefix;
@@ -117,10 +142,31 @@ int run_config_check(const config::Config& config, std::ostream& out, std::ostre
   }
   checks.push_back(check_database(config));
   std::error_code ec;
-  checks.push_back({"remote links", true,
-                    config.remote_links_path.string() + (fs::exists(config.remote_links_path, ec)
-                                                             ? ": found (not validated yet)"
-                                                             : ": none (optional)")});
+  if (!fs::exists(config.remote_links_path, ec)) {
+    checks.push_back(
+        {"remote links", true, config.remote_links_path.string() + ": none (optional)"});
+  } else if (auto links =
+                 links::RemoteLinks::load(config.remote_links_path, config::process_environment());
+             !links) {
+    checks.push_back({"remote links", false, links.error().message});
+  } else {
+    checks.push_back({"remote links", true,
+                      config.remote_links_path.string() + ": " +
+                          std::to_string(links->connections.size()) + " connection(s)"});
+    // Every bucket of every connection, as links will reach it.
+    for (const auto& connection : links->connections) {
+      auto store = store::open_link_store(connection);
+      for (const auto& bucket : connection.buckets) {
+        const std::string name =
+            "link " + connection.name + " " + connection.provider + "://" + bucket;
+        if (!store) {
+          checks.push_back({name, false, store.error().message});
+        } else {
+          checks.push_back(probe_bucket(name, **store, bucket));
+        }
+      }
+    }
+  }
 
   std::vector<std::vector<std::string>> rows;
   bool all_passed = true;

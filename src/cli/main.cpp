@@ -53,6 +53,18 @@ int run(int argc, char** argv) {
   catalog::Id revoke_id = 0;
   CLI::App* revoke = token->add_subcommand("revoke", "Revoke a token; exits 1 if there is none.");
   revoke->add_option("ID", revoke_id, "The token's id, as `token list` shows it")->required();
+  CLI::App* links = app.add_subcommand("links", "The Links plugin: items from files of links.");
+  links->require_subcommand(1);
+  LinksImportOptions import_options;
+  bool no_metadata = false;
+  CLI::App* import = links->add_subcommand(
+      "import",
+      "Add every link of a text file (one per line; blank lines and # comments skipped) to a "
+      "dataset, named after its file. A rerun adds nothing twice. Exits 1 if any line failed.");
+  import->add_option("FILE", import_options.file, "The .txt file of links")->required();
+  import->add_option("--dataset", import_options.dataset_id, "The dataset's id")->required();
+  import->add_flag("--no-metadata", no_metadata,
+                   "Do not read the objects for mime, size and dimensions");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
 
   try {
@@ -84,6 +96,13 @@ int run(int argc, char** argv) {
   if (create->parsed()) return run_token_create(cfg, create_options, std::cout, std::cerr);
   if (list->parsed()) return run_token_list(cfg, std::cout, std::cerr);
   if (revoke->parsed()) return run_token_revoke(cfg, revoke_id, std::cout, std::cerr);
+  if (import->parsed()) {
+    import_options.force_metadata = !no_metadata;
+    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+      return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
+    }
+    return run_links_import(cfg, import_options, std::cout, std::cerr);
+  }
   return fail(std::cerr, "no subcommand (see --help)", kExitUsage);
 }
 

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/api.hpp"
-#include "server/previews.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <unordered_map>
 
+#include "server/multipart.hpp"
+#include "server/previews.hpp"
 #include "stowage/media/probe.hpp"
 
 namespace stowage::server {
@@ -24,6 +28,8 @@ constexpr std::string_view kInstanceVersion = "6.17.8";
 /// Page size when the client names none; the Supervisely server's default is "20k" items.
 constexpr std::int64_t kDefaultPerPage = 20000;
 constexpr std::int64_t kMaxPerPage = 20000;
+/// The most entries one remote-storage.list answers (the SDK's maximum `limit`).
+constexpr std::int64_t kMaxRemoteListLimit = 10000;
 
 /// An error of the request itself: wrong JSON types, missing fields.
 Error bad_request(std::string message) {
@@ -52,6 +58,7 @@ Result<json::value> parse_params(const ApiRequest& request) {
     for (const auto& [k, v] : request.query) out[k] = v;
     return json::value(std::move(out));
   }
+  if (request.content_type.starts_with("multipart/form-data")) return json::value(json::object{});
   // curl -d and some scripts label JSON as a form; a form never starts with '{' or '['.
   const bool looks_json =
       !request.body.empty() && (request.body.front() == '{' || request.body.front() == '[');
@@ -346,8 +353,8 @@ json::value item_json(const catalog::Item& i, const std::string& base_url,
     o["pathOriginal"] = path;
     o["fullStorageUrl"] = base_url + path;
     if (options.sign_preview) {
-      o["previewUrl"] = base_url + std::string(kSdkPreviewPrefix) + path + "?" +
-                        options.sign_preview(path);
+      o["previewUrl"] =
+          base_url + std::string(kSdkPreviewPrefix) + path + "?" + options.sign_preview(path);
     }
   } else {
     o["pathOriginal"] = nullptr;
@@ -551,31 +558,36 @@ Result<ApiResponse> hashes_list(Call& c) {
 
 Result<ApiResponse> images_bulk_add(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(Id dataset_id, c.params.int_field("datasetId"));
+  STOWAGE_ASSIGN_OR_RETURN(bool force_metadata, c.params.bool_field("forceMetadataForLinks", true));
   const auto* images = c.params.get("images");
   if (images == nullptr || !images->is_array())
     return bad_request("field 'images' must be an array");
-  std::vector<service::Service::AddByHash> items;
+  std::vector<service::Service::NewItem> items;
   std::vector<std::string> names;
   for (const auto& entry : images->get_array()) {
     const Params ip(entry);
     STOWAGE_TRY(ip.require_object());
-    service::Service::AddByHash item;
+    service::Service::NewItem item;
     STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("title"));
     if (item.name.empty()) {
       STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("name"));
     }
-    if (ip.has("link")) {
-      return make_error(ErrorCode::Unsupported, "adding images by link is not supported yet");
+    STOWAGE_ASSIGN_OR_RETURN(std::string link, ip.string_field("link"));
+    STOWAGE_ASSIGN_OR_RETURN(std::string hash, ip.string_field("hash"));
+    if (!link.empty()) {
+      item.link = std::move(link);
+    } else if (!hash.empty()) {
+      item.hash_base64 = std::move(hash);
+    } else {
+      return bad_request("every image needs a 'hash' or a 'link'");
     }
-    STOWAGE_ASSIGN_OR_RETURN(item.hash_base64, ip.string_field("hash"));
-    if (item.hash_base64.empty()) return bad_request("every image needs a 'hash'");
     STOWAGE_ASSIGN_OR_RETURN(item.meta, ip.object_text("meta"));
     names.push_back(item.name);
     items.push_back(std::move(item));
   }
   STOWAGE_ASSIGN_OR_RETURN(auto conflicts, c.service.name_conflicts(c.who(), dataset_id, names));
   if (!conflicts.empty()) return nonunique_response(conflicts);
-  auto added = c.service.add_items_by_hash(c.who(), dataset_id, items);
+  auto added = c.service.add_items(c.who(), dataset_id, items, force_metadata);
   if (!added && added.error().code == ErrorCode::AlreadyExists) {
     // Lost a race with another call adding the same names: report them the same way.
     STOWAGE_ASSIGN_OR_RETURN(auto raced, c.service.name_conflicts(c.who(), dataset_id, names));
@@ -601,8 +613,8 @@ Result<ApiResponse> images_list(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(auto page, c.service.catalog().list_items(dataset_id, project_id, q));
   const std::string& base = c.request.base_url;
   const auto& options = c.service.options();
-  return json_response(page_json(
-      page, q, [&](const catalog::Item& i) { return item_json(i, base, options); }));
+  return json_response(
+      page_json(page, q, [&](const catalog::Item& i) { return item_json(i, base, options); }));
 }
 
 Result<ApiResponse> images_info(Call& c) {
@@ -654,6 +666,217 @@ Result<ApiResponse> images_bulk_remove(Call& c) {
   return json_response({{"success", true}});
 }
 
+// --- remote-storage.* (shared/spec/api.md 1.5) ---------------------------------------------------
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count() % 1000));
+  return buf;
+}
+
+/// One entry of remote-storage.list as the ecosystem's apps read it.
+json::object remote_entry(const links::LinkTarget& base, std::string_view key, bool folder,
+                          std::uint64_t size,
+                          std::optional<std::chrono::system_clock::time_point> t) {
+  std::string_view trimmed = key;
+  if (folder && trimmed.ends_with('/')) trimmed.remove_suffix(1);
+  const std::size_t slash = trimmed.rfind('/');
+  const std::string name(slash == std::string_view::npos ? trimmed : trimmed.substr(slash + 1));
+  const std::string prefix(slash == std::string_view::npos ? std::string_view()
+                                                           : trimmed.substr(0, slash));
+  json::object o{
+      {"type", folder ? "folder" : "file"},
+      {"name", name},
+      {"prefix", prefix},
+      {"size", size},
+      {"path", base.locator.scheme_text + "://" + base.path.bucket + "/" + std::string(key)}};
+  if (t) o["updatedAt"] = iso_time(*t);
+  return o;
+}
+
+Result<std::string> required_path(const Params& p, std::string_view key = "path") {
+  STOWAGE_ASSIGN_OR_RETURN(std::string path, p.string_field(key));
+  if (path.empty()) return bad_request("field '" + std::string(key) + "' (a link) is required");
+  return path;
+}
+
+Result<ApiResponse> remote_list(Call& c) {
+  STOWAGE_ASSIGN_OR_RETURN(std::string path, required_path(c.params));
+  STOWAGE_ASSIGN_OR_RETURN(bool recursive, c.params.bool_field("recursive", true));
+  STOWAGE_ASSIGN_OR_RETURN(bool files, c.params.bool_field("files", true));
+  STOWAGE_ASSIGN_OR_RETURN(bool folders, c.params.bool_field("folders", true));
+  STOWAGE_ASSIGN_OR_RETURN(auto limit_opt, c.params.optional_int("limit"));
+  STOWAGE_ASSIGN_OR_RETURN(std::string start_after, c.params.string_field("startAfter"));
+  const std::int64_t limit = limit_opt.value_or(kMaxRemoteListLimit);
+  if (limit < 1 || limit > kMaxRemoteListLimit) {
+    return bad_request("limit must be between 1 and " + std::to_string(kMaxRemoteListLimit));
+  }
+  if (c.service.link_resolver() == nullptr) return c.service.resolve_link(path).error();
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.link_resolver()->resolve_prefix(path));
+  json::array out;
+  const auto room = [&] { return static_cast<std::int64_t>(out.size()) < limit; };
+  // An exact object comes first: get_file_info_by_path reads entry [0] of a limit=1 listing.
+  const bool exact_candidate = !target.path.key.empty() && !target.path.key.ends_with('/');
+  if (exact_candidate && files && start_after < target.path.key) {
+    auto info = target.store->stat(target.path);
+    if (info) {
+      out.push_back(remote_entry(target, target.path.key, false, info->size, info->last_modified));
+    } else if (info.error().code != ErrorCode::NotFound &&
+               info.error().code != ErrorCode::InvalidArgument) {
+      return info.error();
+    }
+  }
+  store::ListOptions options;
+  if (!recursive) options.delimiter = "/";
+  options.start_after = start_after;
+  options.max_keys = static_cast<std::size_t>(std::min<std::int64_t>(limit + 1, 1000));
+  for (int pages = 0; room() && pages < 100; ++pages) {
+    STOWAGE_ASSIGN_OR_RETURN(auto page, target.store->list(target.path, options));
+    // Objects and folders in key order, as one listing.
+    std::size_t oi = 0, pi = 0;
+    while ((oi < page.objects.size() || pi < page.prefixes.size()) && room()) {
+      const bool take_folder =
+          pi < page.prefixes.size() &&
+          (oi == page.objects.size() || page.prefixes[pi] < page.objects[oi].path.key);
+      if (take_folder) {
+        if (folders) out.push_back(remote_entry(target, page.prefixes[pi], true, 0, std::nullopt));
+        ++pi;
+      } else {
+        const auto& o = page.objects[oi++];
+        if (exact_candidate && o.path.key == target.path.key) continue;  // listed first already
+        if (files) out.push_back(remote_entry(target, o.path.key, false, o.size, o.last_modified));
+      }
+    }
+    if (page.next_page_token.empty()) break;
+    options.page_token = page.next_page_token;
+  }
+  return json_response(out);
+}
+
+Result<ApiResponse> remote_exists(Call& c) {
+  STOWAGE_ASSIGN_OR_RETURN(std::string path, required_path(c.params));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(path));
+  auto info = target.store->stat(target.path);
+  if (!info && info.error().code != ErrorCode::NotFound) return info.error();
+  return json_response({{"exists", static_cast<bool>(info)}});
+}
+
+Result<ApiResponse> remote_stat(Call& c) {
+  STOWAGE_ASSIGN_OR_RETURN(std::string path, required_path(c.params));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(path));
+  STOWAGE_ASSIGN_OR_RETURN(auto info, target.store->stat(target.path));
+  return json_response({{"size", info.size}, {"lastModified", iso_time(info.last_modified)}});
+}
+
+Result<ApiResponse> remote_download(Call& c) {
+  STOWAGE_ASSIGN_OR_RETURN(std::string link, required_path(c.params, "link"));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(link));
+  ApiResponse r;
+  Download d;
+  d.store = target.store;
+  d.path = target.path;
+  const std::string& key = target.path.key;
+  d.filename = key.substr(key.rfind('/') == std::string::npos ? 0 : key.rfind('/') + 1);
+  d.content_type = media::mime_from_name(d.filename);
+  r.download = std::move(d);
+  return r;
+}
+
+json::array providers_json(const std::vector<links::ProviderSummary>& providers, bool buckets) {
+  json::array out;
+  for (const auto& p : providers) {
+    json::array protocols;
+    for (const auto& proto : p.protocols) protocols.emplace_back(proto);
+    json::object o{{"id", p.id},
+                   {"name", p.name},
+                   {"defaultProtocol", p.default_protocol},
+                   {"protocols", std::move(protocols)}};
+    if (buckets) {
+      json::array names;
+      for (const auto& b : p.buckets) names.emplace_back(b);
+      o["buckets"] = std::move(names);
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<ApiResponse> remote_available_providers(Call& c) {
+  if (c.service.link_resolver() == nullptr) return json_response(json::array{});
+  return json_response(providers_json(c.service.link_resolver()->available_providers(), true));
+}
+
+Result<ApiResponse> remote_supported_providers(Call&) {
+  return json_response(providers_json(links::LinkResolver::supported_providers(), false));
+}
+
+// --- The Links plugin ---------------------------------------------------------------------------
+
+json::value link_lines_json(const std::vector<service::Service::LinkLine>& lines) {
+  using Status = service::Service::LinkLine::Status;
+  std::int64_t added = 0, existing = 0, failed = 0;
+  json::array rows;
+  for (const auto& l : lines) {
+    json::object row{{"line", l.line}, {"link", l.link}};
+    switch (l.status) {
+      case Status::Added:
+        row["status"] = "added";
+        ++added;
+        break;
+      case Status::Exists:
+        row["status"] = "exists";
+        ++existing;
+        break;
+      case Status::Failed:
+        row["status"] = "failed";
+        ++failed;
+        break;
+    }
+    if (l.item_id != 0) row["id"] = l.item_id;
+    if (!l.error.empty()) row["error"] = l.error;
+    rows.push_back(std::move(row));
+  }
+  return {{"added", added}, {"existing", existing}, {"failed", failed}, {"lines", std::move(rows)}};
+}
+
+/// links.import: a .txt of links (one per line) becomes items of a dataset. Either JSON
+/// {"datasetId", "links": "<text>"} or multipart/form-data with a `datasetId` field and the file
+/// in a `file` part, as a browser form sends it.
+Result<ApiResponse> links_import(Call& c) {
+  std::optional<Id> dataset_id;
+  std::string text;
+  bool force_metadata = true;
+  if (c.request.content_type.starts_with("multipart/form-data")) {
+    STOWAGE_ASSIGN_OR_RETURN(auto boundary, multipart_boundary(c.request.content_type));
+    MultipartParser parser(boundary);
+    STOWAGE_ASSIGN_OR_RETURN(auto events, parser.feed(std::as_bytes(std::span(c.request.body))));
+    STOWAGE_TRY(parser.finish());
+    std::string current;
+    std::string dataset_text;
+    for (const auto& e : events) {
+      if (e.kind == PartEvent::Kind::Begin) current = e.headers.name;
+      if (e.kind != PartEvent::Kind::Data) continue;
+      const std::string_view data(reinterpret_cast<const char*>(e.data.data()), e.data.size());
+      if (current == "file") text.append(data);
+      if (current == "datasetId") dataset_text.append(data);
+    }
+    STOWAGE_ASSIGN_OR_RETURN(dataset_id, Params::as_int(json::value(dataset_text), "datasetId"));
+  } else {
+    STOWAGE_ASSIGN_OR_RETURN(dataset_id, c.params.int_field("datasetId"));
+    STOWAGE_ASSIGN_OR_RETURN(text, c.params.string_field("links"));
+    STOWAGE_ASSIGN_OR_RETURN(force_metadata, c.params.bool_field("forceMetadataForLinks", true));
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto lines,
+                           c.service.import_links(c.who(), *dataset_id, text, force_metadata));
+  return json_response(link_lines_json(lines));
+}
+
 const std::unordered_map<std::string_view, Handler>& handlers() {
   static const std::unordered_map<std::string_view, Handler> kHandlers{
       {"instance.version", instance_version},
@@ -675,6 +898,13 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
       {"images.download", images_download},
       {"images.bulk.download", images_bulk_download},
       {"images.bulk.remove", images_bulk_remove},
+      {"remote-storage.list", remote_list},
+      {"remote-storage.exists", remote_exists},
+      {"remote-storage.stat", remote_stat},
+      {"remote-storage.download", remote_download},
+      {"remote-storage.available_providers", remote_available_providers},
+      {"remote-storage.supported_providers", remote_supported_providers},
+      {"links.import", links_import},
   };
   return kHandlers;
 }
@@ -685,6 +915,7 @@ Api::Api(service::Service& service) : service_(service) {}
 
 Download Api::download_of(const service::ItemSource& source) {
   Download d;
+  d.store = source.store;
   d.path = source.path;
   d.size = source.item.size;
   d.content_type = source.item.mime;
@@ -706,7 +937,9 @@ std::optional<catalog::Id> Api::download_id(const ApiRequest& request) {
 
 bool Api::handles(std::string_view method) { return handlers().contains(method); }
 
-bool Api::is_upload(std::string_view method) { return method == "images.bulk.upload"; }
+bool Api::is_upload(std::string_view method) {
+  return method == "images.bulk.upload" || method == "remote-storage.upload";
+}
 
 int Api::http_status(ErrorCode code) {
   switch (code) {

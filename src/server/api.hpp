@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ struct ApiRequest {
 
 /// One object to send back, whole or ranged (the server applies Range).
 struct Download {
+  /// The store of a linked item; null for the instance's own store.
+  std::shared_ptr<store::ObjectStore> store;
   store::ObjectPath path;
   std::uint64_t size = 0;
   std::string content_type;

@@ -11,6 +11,7 @@
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/io/file.hpp"
+#include "stowage/links/link_resolver.hpp"
 #include "stowage/service/service.hpp"
 #include "stowage/store/registry.hpp"
 
@@ -49,6 +50,7 @@ int serve(const config::Config& config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A client that disconnects must cost a failed write (EPIPE), never the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -80,6 +82,17 @@ int serve(const config::Config& config) {
   service_options.staging_dir = config.storage_root() / ".staging";
   (*caches)->configure(service_options);
   service::Service service(**catalog, (*caches)->store(), service_options);
+  const auto environment = config::process_environment();
+  auto remote_links = links::RemoteLinks::load(config.remote_links_path, environment);
+  if (!remote_links) return fail(remote_links.error(), 2);
+  store::http_links::PublicUrlOptions url_options;
+  url_options.allow_private_networks = config.links_allow_private_networks;
+  links::LinkResolver resolver(std::move(*remote_links), url_options);
+  service.set_link_resolver(&resolver);
+  if (!resolver.config()->connections.empty()) {
+    spdlog::info("links: {} connection(s) from {}", resolver.config()->connections.size(),
+                 config.remote_links_path.string());
+  }
 
   ServerOptions options;
   options.host = config.listen_host;
@@ -97,7 +110,20 @@ int serve(const config::Config& config) {
                *port, config.data_path.string(), config.public_bucket(), config.private_bucket());
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  for (;;) {
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) break;
+    // SIGHUP: read remote_links.yml again; requests in flight keep the stores they resolved.
+    auto reloaded = links::RemoteLinks::load(config.remote_links_path, environment);
+    if (!reloaded) {
+      spdlog::error("SIGHUP: keeping the previous links configuration: {}",
+                    reloaded.error().message);
+      continue;
+    }
+    const auto count = reloaded->connections.size();
+    resolver.reload(std::move(*reloaded));
+    spdlog::info("SIGHUP: links configuration reloaded ({} connection(s))", count);
+  }
   spdlog::info("{} received: finishing requests in flight",
                signal == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();

@@ -60,6 +60,8 @@ constexpr std::size_t kSendfileBytes = 4 << 20;
 /// Local objects up to this size are read on the worker and sent with the response header in one
 /// write: for small images that is one syscall instead of a header write plus sendfile().
 constexpr std::uint64_t kInlineBytes = 64 * 1024;
+/// A `path` field of remote-storage.upload is a link: a few hundred bytes; refuse much more.
+constexpr std::size_t kMaxLinkField = 16 * 1024;
 /// Bulk downloads name at most this many objects (the SDK sends 50 at a time).
 constexpr std::size_t kMaxBulkObjects = 1000;
 
@@ -136,6 +138,44 @@ std::string random_boundary() {
 }
 
 }  // namespace
+
+/// Blocking work started on the worker pool without waiting for it: the coroutine goes on (say,
+/// reading the next chunk from the socket) and collects the result later with wait(). The
+/// caller must wait() before the work's inputs go away. One piece of work at a time.
+template <class R>
+class Background {
+ public:
+  explicit Background(asio::any_io_executor executor)
+      : signal_(std::move(executor), asio::steady_timer::time_point::max()) {}
+
+  template <class F>
+  void start(asio::thread_pool& pool, F work) {
+    result_.reset();
+    running_ = true;
+    signal_.expires_at(asio::steady_timer::time_point::max());
+    asio::post(pool, [this, work = std::move(work)]() mutable {
+      R r = work();
+      // Back on the coroutine's executor: set the result there, then wake it.
+      asio::post(signal_.get_executor(), [this, r = std::move(r)]() mutable {
+        result_.emplace(std::move(r));
+        signal_.cancel();
+      });
+    });
+  }
+
+  /// The result of the work started last; nullopt when none is running.
+  asio::awaitable<std::optional<R>> wait() {
+    if (!running_) co_return std::nullopt;
+    while (!result_) co_await signal_.async_wait(kToken);
+    running_ = false;
+    co_return std::move(result_);
+  }
+
+ private:
+  asio::steady_timer signal_;
+  std::optional<R> result_;
+  bool running_ = false;
+};
 
 struct Server::Impl {
   Impl(service::Service& service, ServerOptions options)
@@ -401,8 +441,12 @@ struct Server::Impl {
       for (const auto& param : url->params()) api_request.query[param.key] = param.value;
     }
 
-    if (upload)
+    if (upload && api_request.method == "remote-storage.upload") {
+      co_return co_await handle_remote_upload(stream, buffer, parser, token, keep_alive, version);
+    }
+    if (upload) {
       co_return co_await handle_upload(stream, buffer, parser, token, keep_alive, version);
+    }
 
     auto body = co_await read_body_text(stream, buffer, parser);
     if (!body) co_return co_await send_api_error(stream, body.error(), false, version);
@@ -472,12 +516,12 @@ struct Server::Impl {
     }
     std::vector<OpenedObject> out;
     out.reserve(wanted.size());
-    auto& store = service.store();
     for (auto& d : wanted) {
       OpenedObject o;
+      store::ObjectStore& store = d.store ? *d.store : service.store();
       if (store.capabilities().native_files) {
         STOWAGE_ASSIGN_OR_RETURN(auto native, store.native_file(d.path));
-        STOWAGE_ASSIGN_OR_RETURN(o.file, io::File::open_read(native.path));
+        o.file = std::move(native.file);
         STOWAGE_ASSIGN_OR_RETURN(o.size, o.file.size());
         if (o.size <= kInlineBytes) {
           auto bytes = std::make_shared<std::string>(o.size, '\0');
@@ -519,8 +563,8 @@ struct Server::Impl {
     }
     // A store without local files: read on a worker, write on the loop, one chunk at a time.
     auto reader = co_await offload([&]() {
-      return service.store().open_read(object.download.path,
-                                       {.range = store::ByteRange{offset, length}});
+      store::ObjectStore& store = object.download.store ? *object.download.store : service.store();
+      return store.open_read(object.download.path, {.range = store::ByteRange{offset, length}});
     });
     if (!reader) co_return reader.error();
     std::vector<std::byte> chunk(kChunkBytes);
@@ -655,6 +699,97 @@ struct Server::Impl {
 
   /// images.bulk.upload: every file part is streamed to a spool file while it is hashed, then
   /// published content-addressed. Answers a JSON array in part order: {"hash"} or {"errors"}.
+  /// remote-storage.upload: ordered `path` (a link) and `file` parts, repeated; each file is
+  /// streamed straight into the store its link resolves to and published only complete.
+  /// Answers a JSON array of {"path", "size"} in part order.
+  asio::awaitable<bool> handle_remote_upload(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                             Request& parser, const std::string& token,
+                                             bool keep_alive, unsigned version) {
+    auto principal = co_await offload([&]() { return service.authenticate(token); });
+    if (!principal) co_return co_await send_api_error(stream, principal.error(), false, version);
+    auto boundary = multipart_boundary(parser.get()[http::field::content_type]);
+    if (!boundary) co_return co_await send_api_error(stream, boundary.error(), false, version);
+
+    enum class Part { Other, Path, File };
+    MultipartParser multipart(*boundary);
+    boost::json::array results;
+    Part part = Part::Other;
+    std::string field;         // the text of the `path` part being read
+    std::string pending_path;  // the link the next `file` part goes to
+    links::LinkTarget target;
+    std::unique_ptr<store::Writer> writer;
+    // A writer dropped on failure aborts its upload, which may be a network call: on a worker.
+    auto fail = [&](const Error& e) -> asio::awaitable<bool> {
+      if (writer)
+        co_await offload([&]() {
+          writer.reset();
+          return 0;
+        });
+      co_return co_await send_api_error(stream, e, false, version);
+    };
+    std::vector<std::byte> chunk(kChunkBytes);
+    for (;;) {
+      auto n = co_await read_body_some(stream, buffer, parser, chunk);
+      if (!n) co_return co_await fail(n.error());
+      auto events = multipart.feed(std::span<const std::byte>(chunk.data(), *n));
+      if (!events) co_return co_await fail(events.error());
+      for (auto& event : *events) {
+        switch (event.kind) {
+          case PartEvent::Kind::Begin: {
+            part = Part::Other;
+            if (event.headers.name == "path" && !event.headers.filename) {
+              part = Part::Path;
+              field.clear();
+            } else if (event.headers.name == "file") {
+              if (pending_path.empty()) {
+                co_return co_await fail(make_error(
+                    ErrorCode::InvalidArgument, "each 'file' part must follow its 'path' field"));
+              }
+              auto opened = co_await offload([&]() -> Result<std::unique_ptr<store::Writer>> {
+                STOWAGE_ASSIGN_OR_RETURN(target, service.resolve_link(pending_path));
+                return target.store->open_write(target.path, {});
+              });
+              if (!opened) co_return co_await fail(opened.error());
+              writer = std::move(*opened);
+              part = Part::File;
+            }
+            break;
+          }
+          case PartEvent::Kind::Data: {
+            if (part == Part::Path) {
+              if (field.size() + event.data.size() > kMaxLinkField) {
+                co_return co_await fail(
+                    make_error(ErrorCode::InvalidArgument, "a 'path' field is too long"));
+              }
+              field.append(reinterpret_cast<const char*>(event.data.data()), event.data.size());
+            } else if (part == Part::File) {
+              auto written = co_await offload([&]() { return writer->write(event.data); });
+              if (!written) co_return co_await fail(written.error());
+            }
+            break;
+          }
+          case PartEvent::Kind::End: {
+            if (part == Part::Path) {
+              pending_path = field;
+            } else if (part == Part::File) {
+              auto info = co_await offload([&]() { return writer->commit(); });
+              writer.reset();
+              if (!info) co_return co_await fail(info.error());
+              results.push_back(
+                  boost::json::object{{"path", target.locator.to_string()}, {"size", info->size}});
+              pending_path.clear();
+            }
+            part = Part::Other;
+            break;
+          }
+        }
+      }
+      if (parser.is_done()) break;
+    }
+    if (auto ok = multipart.finish(); !ok) co_return co_await fail(ok.error());
+    co_return co_await send_json(stream, 200, boost::json::serialize(results), keep_alive, version);
+  }
+
   asio::awaitable<bool> handle_upload(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                       Request& parser, const std::string& token, bool keep_alive,
                                       unsigned version) {
@@ -666,32 +801,49 @@ struct Server::Impl {
     MultipartParser multipart(*boundary);
     boost::json::array results;
     std::unique_ptr<service::Upload> current;
-    std::optional<Error> part_error;  // the current part failed; skip its data
+    // The bytes of one socket read go to disk on a worker while the next read comes in: two
+    // buffers, one being written (in_flight) while the other fills (staged).
+    Background<Status> writing(co_await asio::this_coro::executor);
+    std::vector<std::byte> staged, in_flight;
+    staged.reserve(kChunkBytes + 64 * 1024);
+    in_flight.reserve(kChunkBytes + 64 * 1024);
+    auto drain = [&]() -> asio::awaitable<Status> {
+      auto done = co_await writing.wait();
+      if (done && !*done) co_return std::move(*done).error();
+      co_return Status{};
+    };
+    // Every exit waits for the write in flight first: it uses `current` and `in_flight`.
+    auto fail = [&](const Error& e) -> asio::awaitable<bool> {
+      co_await writing.wait();
+      co_return co_await send_api_error(stream, e, false, version);
+    };
     std::vector<std::byte> chunk(kChunkBytes);
     for (;;) {
       auto n = co_await read_body_some(stream, buffer, parser, chunk);
-      if (!n) co_return co_await send_api_error(stream, n.error(), false, version);
+      if (!n) co_return co_await fail(n.error());
       auto events = multipart.feed(std::span<const std::byte>(chunk.data(), *n));
-      if (!events) co_return co_await send_api_error(stream, events.error(), false, version);
+      if (!events) co_return co_await fail(events.error());
       for (auto& event : *events) {
         switch (event.kind) {
           case PartEvent::Kind::Begin: {
-            part_error.reset();
+            if (auto ok = co_await drain(); !ok) co_return co_await fail(ok.error());
             auto upload = co_await offload([&]() { return service.begin_upload(); });
-            if (!upload) co_return co_await send_api_error(stream, upload.error(), false, version);
+            if (!upload) co_return co_await fail(upload.error());
             current = std::move(*upload);
             break;
           }
           case PartEvent::Kind::Data: {
-            if (part_error || !current) break;
-            auto written = co_await offload([&]() { return current->write(event.data); });
-            if (!written)
-              co_return co_await send_api_error(stream, written.error(), false, version);
+            if (current) staged.insert(staged.end(), event.data.begin(), event.data.end());
             break;
           }
           case PartEvent::Kind::End: {
             if (!current) break;
-            auto blob = co_await offload([&]() { return current->finish(); });
+            if (auto ok = co_await drain(); !ok) co_return co_await fail(ok.error());
+            auto blob = co_await offload([&]() -> Result<catalog::Blob> {
+              STOWAGE_TRY(current->write(staged));
+              return current->finish();
+            });
+            staged.clear();
             current.reset();
             if (blob) {
               results.push_back(boost::json::object{
@@ -700,17 +852,23 @@ struct Server::Impl {
               results.push_back(
                   boost::json::object{{"errors", {{"message", blob.error().message}}}});
             } else {
-              co_return co_await send_api_error(stream, blob.error(), false, version);
+              co_return co_await fail(blob.error());
             }
             break;
           }
         }
       }
+      if (current && !staged.empty()) {
+        if (auto ok = co_await drain(); !ok) co_return co_await fail(ok.error());
+        std::swap(staged, in_flight);
+        staged.clear();
+        writing.start(workers,
+                      [upload = current.get(), &in_flight] { return upload->write(in_flight); });
+      }
       if (parser.is_done()) break;
     }
-    if (auto ok = multipart.finish(); !ok) {
-      co_return co_await send_api_error(stream, ok.error(), false, version);
-    }
+    if (auto ok = co_await drain(); !ok) co_return co_await fail(ok.error());
+    if (auto ok = multipart.finish(); !ok) co_return co_await fail(ok.error());
     co_return co_await send_json(stream, 200, boost::json::serialize(results), keep_alive, version);
   }
 };

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ struct StoreFactory {
   /// Keys written by the bulk listing test; a slow remote may lower it (it must exceed 2 pages).
   std::size_t bulk_keys = 2500;
 };
+
+/// How GoogleTest prints a factory (in test names and ctest's listing): its name, not its bytes.
+inline void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
 /// For INSTANTIATE_TEST_SUITE_P: the factory's name.
 std::string store_factory_name(const ::testing::TestParamInfo<StoreFactory>& info);

@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "stowage/catalog/catalog.hpp"
+#include "stowage/io/checksum.hpp"
+
 #ifndef STOWAGE_BINARY
 #error "STOWAGE_BINARY must name the stowage executable"
 #endif
@@ -236,11 +239,45 @@ TEST_F(CliTest, ConfigCheckFailsWhenDataPathIsAFile) {
   EXPECT_THAT(r.out, HasSubstr("FAIL"));
 }
 
-TEST_F(CliTest, ConfigCheckOfARemoteProviderIsNotImplementedYet) {
-  write(".env", "STORAGE_PROVIDER=google\nSTORAGE_CREDENTIALS_PATH=/gcs.json\n");
+TEST_F(CliTest, ConfigCheckOfAnUnreachableRemoteProviderSaysWhy) {
+  write(".env",
+        "STORAGE_PROVIDER=minio\nSTORAGE_ENDPOINT=http://127.0.0.1:9\n"
+        "STORAGE_ACCESS_KEY=AK\nSTORAGE_SECRET_KEY=" +
+            std::string(kSentinel) + "\nSTORAGE_BUCKET_PREFIX=probe\n");
   const Outcome r = run({"config", "check"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.out, HasSubstr("not implemented yet"));
+  EXPECT_THAT(r.out, HasSubstr("probe-public"));
+  EXPECT_THAT(r.out, HasSubstr("FAIL"));
+  EXPECT_THAT(r.out, HasSubstr("connect"));
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr(kSentinel)));
+}
+
+TEST_F(CliTest, ConfigCheckProbesEveryLinkConnection) {
+  fs::create_directories(dir_ / "pics");
+  write(".env", "DATA_PATH=data\n");
+  write("remote_links.yml", "pics:\n  provider: fs\n  path: " + (dir_ / "pics").string() +
+                                "\n  storage_id: pics\n"
+                                "cars:\n  provider: minio\n  endpoint: http://127.0.0.1:9\n"
+                                "  access_key: AK\n  secret_key: " +
+                                std::string(kSentinel) + "\n  buckets: [cars-2020]\n");
+  const Outcome r = run({"config", "check"});
+  EXPECT_EQ(r.exit_code, 1);
+  const auto rows = lines_of(r.out);
+  bool fs_ok = false, s3_failed = false;
+  for (const auto& row : rows) {
+    fs_ok = fs_ok ||
+            (row.find("fs://pics") != std::string::npos && row.find(" ok ") != std::string::npos);
+    s3_failed = s3_failed || (row.find("minio://cars-2020") != std::string::npos &&
+                              row.find("FAIL") != std::string::npos);
+  }
+  EXPECT_TRUE(fs_ok) << r.out;
+  EXPECT_TRUE(s3_failed) << r.out;
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr(kSentinel)));
+  // A malformed file is one clear failure.
+  write("remote_links.yml", "cars:\n  provider: dropbox\n  buckets: [x]\n");
+  const Outcome bad = run({"config", "check"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.out, HasSubstr("dropbox"));
 }
 
 // --- tokens (need the SQLite catalog) ----------------------------------------------------------
@@ -271,6 +308,43 @@ TEST_F(CliTest, TokenCreateListRevoke) {
   EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
   const Outcome after = run({"token", "list"});
   EXPECT_EQ(token_row(after.out, "ci-label").back(), "yes") << after.out;
+}
+
+TEST_F(CliTest, LinksImportAddsEachLinkOnceAndReportsBadLines) {
+  // A 1x1 PNG.
+  const std::string png = stowage::io::from_base64(
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJg"
+      "gg==");
+  fs::create_directories(dir_ / "pictures" / "persons");
+  std::ofstream(dir_ / "pictures" / "persons" / "a.png", std::ios::binary) << png;
+  write("remote_links.yml", "pictures:\n  provider: fs\n  path: " + (dir_ / "pictures").string() +
+                                "\n  storage_id: pics\n");
+  write(".env", "DATA_PATH=data\nSTORAGE_BUCKET_PREFIX=clitest\n");
+  ASSERT_EQ(run({"token", "create"}).exit_code, 0);  // bootstraps the catalog and user admin
+  stowage::catalog::Id dataset = 0;
+  {
+    auto catalog = stowage::catalog::Catalog::open_sqlite(dir_ / "data" / "stowage.db").value();
+    auto ws = catalog->list_workspaces(1, {}).value().entities.at(0);
+    stowage::catalog::Project project;
+    project.workspace_id = ws.id;
+    project.team_id = ws.team_id;
+    project.name = "p";
+    project.type = "images";
+    auto created = catalog->create_project(project).value();
+    stowage::catalog::Dataset d;
+    d.project_id = created.id;
+    d.name = "d";
+    dataset = catalog->create_dataset(d).value().id;
+  }
+  write("links.txt", "# one good, one bad\nfs://pics/persons/a.png\n\nfs://pics/../escape.png\n");
+  const Outcome first = run({"links", "import", "links.txt", "--dataset", std::to_string(dataset)});
+  EXPECT_EQ(first.exit_code, 1) << first.out << first.err;  // a line failed
+  EXPECT_THAT(first.out, HasSubstr("1 added, 0 already there, 1 failed"));
+  EXPECT_THAT(first.out, HasSubstr("fs://pics/persons/a.png"));
+  const Outcome again = run({"links", "import", "links.txt", "--dataset", std::to_string(dataset)});
+  EXPECT_THAT(again.out, HasSubstr("0 added, 1 already there, 1 failed"));
+  const Outcome missing = run({"links", "import", "nope.txt", "--dataset", "1"});
+  EXPECT_EQ(missing.exit_code, 2);
 }
 
 TEST_F(CliTest, TokenErrors) {

@@ -68,6 +68,7 @@ TestServer::~TestServer() {
   server_->stop();
   server_.reset();
   service_.reset();
+  links_.reset();
   caches_.reset();
   store_.reset();
   catalog_.reset();
@@ -80,6 +81,12 @@ std::size_t TestServer::objects_with_hash(const std::string& hash) {
   const std::string prefix =
       "images/original/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
   return store_->list({public_bucket_, prefix}, {}).value().objects.size();
+}
+
+void TestServer::enable_links(links::RemoteLinks config,
+                              store::http_links::PublicUrlOptions url_options) {
+  links_ = std::make_unique<links::LinkResolver>(std::move(config), url_options);
+  service_->set_link_resolver(links_.get());
 }
 
 std::string TestServer::make_outsider_token() {

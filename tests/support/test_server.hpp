@@ -8,6 +8,7 @@
 #include "server/caches.hpp"
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
+#include "stowage/links/link_resolver.hpp"
 #include "stowage/service/service.hpp"
 #include "stowage/store/object_store.hpp"
 #include "support/http_client.hpp"
@@ -41,6 +42,11 @@ class TestServer {
   /// How many objects the store holds for these bytes (by their base64 SHA-256): 0 or 1.
   std::size_t objects_with_hash(const std::string& sdk_hash);
 
+  /// Turns links on: they resolve through `config` (remote_links.yml's connections), and public
+  /// URLs follow `url_options`.
+  void enable_links(links::RemoteLinks config,
+                    store::http_links::PublicUrlOptions url_options = {});
+
   /// A second user in a team of their own, with a token.
   std::string make_outsider_token();
 
@@ -50,6 +56,7 @@ class TestServer {
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<server::Caches> caches_;
   std::unique_ptr<service::Service> service_;
+  std::unique_ptr<links::LinkResolver> links_;
   std::unique_ptr<server::Server> server_;
   unsigned short port_ = 0;
   std::string admin_token_;

@@ -68,6 +68,7 @@ constexpr auto kKnownVariables = std::to_array<std::string_view>({
     "STOWAGE_REQUEST_TIMEOUT",
     "STOWAGE_IO_THREADS",
     "STOWAGE_WORKER_THREADS",
+    "STOWAGE_LINKS_ALLOW_PRIVATE_NETWORKS",
     "JUPYTER_DOWNLOAD_FILES_BEFORE_START",  // the docs' examples carry these; Stowage ignores them
     "STORAGE_JUPYTER_SYNC",
     // Read from the process environment only; harmless (and ignored) in a file.
@@ -483,6 +484,14 @@ class Loader {
                    "not a boolean (use true, false, yes, no, 1 or 0)");
       }
       config_.storage_force_path_style = *flag;
+    }
+    if (const Value* v = find("STOWAGE_LINKS_ALLOW_PRIVATE_NETWORKS")) {
+      const auto flag = parse_bool(v->text);
+      if (!flag) {
+        return bad("STOWAGE_LINKS_ALLOW_PRIVATE_NETWORKS", *v,
+                   "not a boolean (use true, false, yes, no, 1 or 0)");
+      }
+      config_.links_allow_private_networks = *flag;
     }
     if (const Value* v = find("STORAGE_BUCKET_PREFIX")) {
       if (!is_valid_bucket_prefix(v->text))

@@ -50,6 +50,9 @@ struct Config {
   std::chrono::seconds cache_storage_expires{7 * 24 * 3600};
 
   std::filesystem::path remote_links_path;  ///< REMOTE_LINKS_PATH
+  /// STOWAGE_LINKS_ALLOW_PRIVATE_NETWORKS: let public-URL links reach loopback and private
+  /// addresses (off: such links are refused, against server-side request forgery).
+  bool links_allow_private_networks = false;
   std::string listen_host = "127.0.0.1";    ///< from STOWAGE_LISTEN
   std::uint16_t listen_port = 8080;
   Redacted<> database_url;                  ///< may carry a password

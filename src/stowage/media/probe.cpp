@@ -3,6 +3,7 @@
 
 #include <vips/vips.h>
 
+#include <algorithm>
 #include <array>
 #include <mutex>
 #include <string_view>
@@ -47,32 +48,23 @@ std::string_view loader_nickname(const char* operation_name) {
 
 }  // namespace
 
-Result<ImageHeader> probe_image(const std::filesystem::path& file) {
-  ensure_vips();
-  const char* loader = vips_foreign_find_load(file.c_str());
-  if (loader == nullptr) {
-    vips_error_clear();
-    return make_error(ErrorCode::InvalidArgument, "not an image in a format Stowage can read");
-  }
-  std::string_view nick = loader_nickname(loader);
-  std::string mime;
+namespace {
+
+/// The mime type of a loader, or empty when Stowage does not serve that format.
+std::string mime_of_loader(const char* loader) {
+  const std::string_view nick = loader_nickname(loader);
   for (const auto& [prefix, type] : kLoaderMime) {
-    if (nick.starts_with(prefix)) {
-      mime = type;
-      break;
-    }
+    if (nick.starts_with(prefix)) return std::string(type);
   }
-  if (mime.empty()) {
-    return make_error(ErrorCode::InvalidArgument,
-                      "unsupported image format (" + std::string(nick) + ")");
-  }
-  // Opening is lazy: only the header is read until pixels are asked for.
-  VipsImage* image =
-      vips_image_new_from_file(file.c_str(), "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+  return {};
+}
+
+/// Reads the header of an opened (lazy) image; consumes the reference.
+Result<ImageHeader> header_of(VipsImage* image, std::string mime) {
   if (image == nullptr) {
     std::string why = vips_error_buffer();
     vips_error_clear();
-    while (!why.empty() && (why.back() == '\n')) why.pop_back();
+    while (!why.empty() && why.back() == '\n') why.pop_back();
     return make_error(ErrorCode::InvalidArgument, "unreadable image header: " + why);
   }
   ImageHeader header;
@@ -88,6 +80,57 @@ Result<ImageHeader> probe_image(const std::filesystem::path& file) {
   }
   g_object_unref(image);
   return header;
+}
+
+Error not_an_image(const char* loader) {
+  if (loader == nullptr) {
+    vips_error_clear();
+    return make_error(ErrorCode::InvalidArgument, "not an image in a format Stowage can read");
+  }
+  return make_error(ErrorCode::InvalidArgument,
+                    "unsupported image format (" + std::string(loader_nickname(loader)) + ")");
+}
+
+}  // namespace
+
+Result<ImageHeader> probe_image(const std::filesystem::path& file) {
+  ensure_vips();
+  const char* loader = vips_foreign_find_load(file.c_str());
+  std::string mime = loader ? mime_of_loader(loader) : std::string();
+  if (mime.empty()) return not_an_image(loader);
+  // Opening is lazy: only the header is read until pixels are asked for.
+  return header_of(
+      vips_image_new_from_file(file.c_str(), "access", VIPS_ACCESS_SEQUENTIAL, nullptr),
+      std::move(mime));
+}
+
+Result<ImageHeader> probe_image_buffer(std::span<const std::byte> bytes) {
+  ensure_vips();
+  const char* loader = vips_foreign_find_load_buffer(bytes.data(), bytes.size());
+  std::string mime = loader ? mime_of_loader(loader) : std::string();
+  if (mime.empty()) return not_an_image(loader);
+  return header_of(vips_image_new_from_buffer(bytes.data(), bytes.size(), "", "access",
+                                              VIPS_ACCESS_SEQUENTIAL, nullptr),
+                   std::move(mime));
+}
+
+std::string mime_from_name(std::string_view name) {
+  static constexpr std::pair<std::string_view, std::string_view> kByExtension[] = {
+      {"jpg", "image/jpeg"},      {"jpeg", "image/jpeg"},    {"jpe", "image/jpeg"},
+      {"png", "image/png"},       {"webp", "image/webp"},    {"tif", "image/tiff"},
+      {"tiff", "image/tiff"},     {"gif", "image/gif"},      {"bmp", "image/bmp"},
+      {"heic", "image/heif"},     {"heif", "image/heif"},    {"avif", "image/avif"},
+      {"mp4", "video/mp4"},       {"webm", "video/webm"},    {"mkv", "video/x-matroska"},
+      {"mov", "video/quicktime"}, {"avi", "video/x-msvideo"}};
+  const std::size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos) return "application/octet-stream";
+  std::string ext(name.substr(dot + 1));
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const auto& [e, mime] : kByExtension) {
+    if (e == ext) return std::string(mime);
+  }
+  return "application/octet-stream";
 }
 
 std::string extension_for_mime(std::string_view mime) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 
 #include "stowage/base/error.hpp"
@@ -21,6 +22,14 @@ struct ImageHeader {
 /// format is not one Stowage serves (JPEG, PNG, WebP, TIFF, GIF, HEIF/AVIF, ...).
 /// Thread-safe; initialises libvips on first use.
 Result<ImageHeader> probe_image(const std::filesystem::path& file);
+
+/// probe_image() of bytes in memory: the first bytes of an object are usually enough (formats
+/// keep their dimensions near the start); InvalidArgument when they are not an image header.
+Result<ImageHeader> probe_image_buffer(std::span<const std::byte> bytes);
+
+/// A mime type guessed from a file name's extension ("x.PNG" -> "image/png"), for links whose
+/// bytes are not read; "application/octet-stream" when the extension says nothing.
+std::string mime_from_name(std::string_view name);
 
 /// The usual file extension for a mime type ("image/jpeg" -> "jpeg"), as the Supervisely SDK
 /// derives `ext` from the mime subtype.

@@ -2,6 +2,7 @@
 #include "stowage/service/service.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "stowage/media/probe.hpp"
@@ -12,6 +13,11 @@ namespace {
 /// The token cache is dropped whole when it reaches this many entries: a bound, not an LRU,
 /// since a server sees few distinct tokens.
 constexpr std::size_t kMaxCachedTokens = 10'000;
+/// A link's first bytes read for its image header; enough for JPEG (even with a large EXIF
+/// block), PNG, WebP, GIF and most TIFFs.
+constexpr std::uint64_t kLinkHeaderBytes = 1 << 20;
+/// Read at most this much of a link when its header is not in the first bytes.
+constexpr std::uint64_t kLinkWholeBytes = 64 << 20;
 /// Likewise for remembered item locations (a few hundred bytes each).
 constexpr std::size_t kMaxCachedItems = 100'000;
 
@@ -259,49 +265,183 @@ Result<std::vector<NameConflict>> Service::name_conflicts(const Principal& who, 
   return out;
 }
 
-Result<std::vector<catalog::Item>> Service::add_items_by_hash(const Principal& who, Id dataset_id,
-                                                              const std::vector<AddByHash>& items) {
+Result<ItemSource> Service::item_source(const Principal& who, Id item_id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto item, this->item(who, item_id));
+  ItemSource out;
+  if (item.link) {
+    STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(*item.link));
+    out.store = std::move(target.store);
+    out.path = std::move(target.path);
+  } else {
+    out.path = {item.blob_bucket, item.blob_key};
+    out.sha256_base64 = hash_hex_to_base64(item.blob_sha256_hex.value_or(""));
+  }
+  out.item = std::move(item);
+  std::lock_guard lock(item_mutex_);
+  if (item_cache_.size() >= kMaxCachedItems) item_cache_.clear();
+  item_cache_[item_id] = {out, std::chrono::steady_clock::now() + options_.item_cache_ttl};
+  return out;
+}
+
+Result<links::LinkTarget> Service::resolve_link(std::string_view link) {
+  if (links_ == nullptr) {
+    return make_error(ErrorCode::PermissionDenied,
+                      "links are not enabled on this server (no links configuration)");
+  }
+  return links_->resolve(link);
+}
+
+Result<catalog::NewItem> Service::link_metadata(const links::LinkTarget& target) {
+  STOWAGE_ASSIGN_OR_RETURN(auto info, target.store->stat(target.path));
+  catalog::NewItem out;
+  out.size = info.size;
+  // Most formats keep their dimensions in the first bytes; read more only when those fail
+  // (TIFF may keep its directory at the end).
+  for (const std::uint64_t want : {kLinkHeaderBytes, kLinkWholeBytes}) {
+    const std::uint64_t take = std::min(want, info.size);
+    STOWAGE_ASSIGN_OR_RETURN(
+        auto reader, target.store->open_read(
+                         target.path, {.range = store::ByteRange{0, take},
+                                       .if_match = info.etag.empty() ? std::nullopt
+                                                                     : std::optional(info.etag)}));
+    std::vector<std::byte> head(static_cast<std::size_t>(take));
+    std::size_t got = 0;
+    while (got < head.size()) {
+      STOWAGE_ASSIGN_OR_RETURN(std::size_t n, reader->read(std::span(head).subspan(got)));
+      if (n == 0) break;
+      got += n;
+    }
+    head.resize(got);
+    auto header = media::probe_image_buffer(head);
+    if (header) {
+      out.mime = header->mime;
+      out.width = header->width;
+      out.height = header->height;
+      return out;
+    }
+    if (take == info.size) return header.error();
+  }
+  return make_error(ErrorCode::InvalidArgument, "link " + target.locator.to_string() +
+                                                    ": no image header in its first " +
+                                                    std::to_string(kLinkWholeBytes >> 20) + " MiB");
+}
+
+Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id dataset_id,
+                                                      const std::vector<NewItem>& items,
+                                                      bool force_metadata) {
   STOWAGE_TRY(dataset(who, dataset_id));
   std::vector<catalog::NewItem> rows;
   rows.reserve(items.size());
   for (const auto& in : items) {
     if (in.name.empty())
       return make_error(ErrorCode::InvalidArgument, "an item has an empty title");
-    STOWAGE_ASSIGN_OR_RETURN(auto hex, hash_base64_to_hex(in.hash_base64));
-    auto blob = catalog_.get_blob(hex);
-    if (!blob) {
-      if (blob.error().code == ErrorCode::NotFound) {
-        return make_error(ErrorCode::NotFound, "no uploaded file has hash " + in.hash_base64 +
-                                                   ": upload it with images.bulk.upload first");
-      }
-      return blob.error();
-    }
     catalog::NewItem row;
+    if (in.link) {
+      STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(*in.link));
+      if (force_metadata) {
+        auto meta = link_metadata(target);
+        if (!meta) {
+          Error e = meta.error();
+          e.message = "link " + target.locator.to_string() + ": " + e.message;
+          return e;
+        }
+        row = std::move(*meta);
+      } else {
+        row.mime = media::mime_from_name(in.name);
+      }
+      row.link = target.locator.to_string();
+    } else if (in.hash_base64) {
+      STOWAGE_ASSIGN_OR_RETURN(auto hex, hash_base64_to_hex(*in.hash_base64));
+      auto blob = catalog_.get_blob(hex);
+      if (!blob) {
+        if (blob.error().code == ErrorCode::NotFound) {
+          return make_error(ErrorCode::NotFound, "no uploaded file has hash " + *in.hash_base64 +
+                                                     ": upload it with images.bulk.upload first");
+        }
+        return blob.error();
+      }
+      row.blob_sha256_hex = hex;
+      row.mime = blob->mime;
+      row.size = blob->size;
+      row.width = blob->width;
+      row.height = blob->height;
+    } else {
+      return make_error(ErrorCode::InvalidArgument,
+                        "item '" + in.name + "' needs a 'hash' or a 'link'");
+    }
     row.name = in.name;
-    row.blob_sha256_hex = hex;
-    row.mime = blob->mime;
-    row.size = blob->size;
-    row.width = blob->width;
-    row.height = blob->height;
     row.meta = in.meta;
     rows.push_back(std::move(row));
   }
   return catalog_.add_items(dataset_id, rows, who.user.id);
 }
 
-Result<ItemSource> Service::item_source(const Principal& who, Id item_id) {
-  STOWAGE_ASSIGN_OR_RETURN(auto item, this->item(who, item_id));
-  if (!item.blob_sha256_hex) {
-    return make_error(ErrorCode::Unsupported,
-                      "item " + std::to_string(item_id) + " is a link; links are not served yet");
+namespace {
+
+/// The item name of a link: the last segment of its key or URL path, without a query.
+std::string name_of_link(std::string_view link) {
+  std::string_view path = link.substr(0, link.find_first_of("?#", link.find("://") + 3));
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  const std::size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Result<std::vector<Service::LinkLine>> Service::import_links(const Principal& who, Id dataset_id,
+                                                             std::string_view text,
+                                                             bool force_metadata) {
+  STOWAGE_TRY(dataset(who, dataset_id));
+  std::vector<LinkLine> out;
+  std::size_t number = 0;
+  while (!text.empty()) {
+    const std::size_t eol = text.find('\n');
+    const std::string_view raw = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+    ++number;
+    const std::string_view link = trim(raw);
+    if (link.empty() || link.front() == '#') continue;
+    LinkLine line;
+    line.line = number;
+    line.link = std::string(link);
+    const std::string name = name_of_link(link);
+    if (name.empty() || name.find('/') != std::string::npos) {
+      line.error = "cannot take a file name from this link";
+      out.push_back(std::move(line));
+      continue;
+    }
+    auto taken = catalog_.find_items_by_name(dataset_id, {name});
+    if (!taken) {
+      line.error = taken.error().message;
+    } else if (!taken->empty()) {
+      const auto& item = taken->front();
+      line.item_id = item.id;
+      if (item.link && *item.link == line.link) {
+        line.status = LinkLine::Status::Exists;
+      } else {
+        line.error = "the name '" + name + "' is taken by item " + std::to_string(item.id) +
+                     " of this dataset";
+      }
+    } else {
+      NewItem item;
+      item.name = name;
+      item.link = line.link;
+      auto added = add_items(who, dataset_id, {item}, force_metadata);
+      if (added) {
+        line.status = LinkLine::Status::Added;
+        line.item_id = added->front().id;
+      } else {
+        line.error = added.error().message;
+      }
+    }
+    out.push_back(std::move(line));
   }
-  ItemSource out;
-  out.path = {item.blob_bucket, item.blob_key};
-  out.sha256_base64 = hash_hex_to_base64(*item.blob_sha256_hex);
-  out.item = std::move(item);
-  std::lock_guard lock(item_mutex_);
-  if (item_cache_.size() >= kMaxCachedItems) item_cache_.clear();
-  item_cache_[item_id] = {out, std::chrono::steady_clock::now() + options_.item_cache_ttl};
   return out;
 }
 

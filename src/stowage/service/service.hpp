@@ -15,6 +15,7 @@
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/io/checksum.hpp"
 #include "stowage/io/file.hpp"
+#include "stowage/links/link_resolver.hpp"
 #include "stowage/store/object_store.hpp"
 
 /// The application logic behind the API: who may do what, how uploads become blobs and blobs
@@ -73,6 +74,8 @@ class Upload {
 /// Where an item's bytes can be read.
 struct ItemSource {
   catalog::Item item;
+  /// The store of a linked item; null for stored items (the instance's own store).
+  std::shared_ptr<store::ObjectStore> store;
   store::ObjectPath path;
   std::string sha256_base64;  ///< empty for links
 };
@@ -88,6 +91,11 @@ class Service {
   Service(catalog::Catalog& catalog, store::ObjectStore& store, ServiceOptions options);
 
   catalog::Catalog& catalog() noexcept { return catalog_; }
+  /// Links resolve through `resolver` (remote_links.yml); without one every link is refused.
+  void set_link_resolver(links::LinkResolver* resolver) noexcept { links_ = resolver; }
+  links::LinkResolver* link_resolver() noexcept { return links_; }
+  /// Resolves a link, or says that links are not configured.
+  Result<links::LinkTarget> resolve_link(std::string_view link);
   store::ObjectStore& store() noexcept { return store_; }
   const ServiceOptions& options() const noexcept { return options_; }
 
@@ -123,15 +131,41 @@ class Service {
   /// Names in `names` already taken in the dataset, or repeated in the list.
   Result<std::vector<NameConflict>> name_conflicts(const Principal& who, Id dataset_id,
                                                    const std::vector<std::string>& names);
-  /// Adds items by hash (base64) to a dataset. NotFound when a hash has no stored bytes;
-  /// AlreadyExists on a name clash (call name_conflicts() to say which).
-  struct AddByHash {
+  /// One item to add: stored bytes named by their hash (base64 SHA-256, uploaded before), or a
+  /// link that stays where it points.
+  struct NewItem {
     std::string name;
-    std::string hash_base64;
+    std::optional<std::string> hash_base64;
+    std::optional<std::string> link;
     std::string meta = "{}";
   };
-  Result<std::vector<catalog::Item>> add_items_by_hash(const Principal& who, Id dataset_id,
-                                                       const std::vector<AddByHash>& items);
+  /// Adds items to a dataset, all or none. For hashes: NotFound when no bytes were uploaded.
+  /// For links: every link must resolve through the links configuration (PermissionDenied
+  /// otherwise); with `force_metadata` the object is stat'ed and its header read (a ranged read)
+  /// for mime, size, width and height, without it nothing is fetched and the mime comes from the
+  /// name. AlreadyExists on a name clash (name_conflicts() says which).
+  Result<std::vector<catalog::Item>> add_items(const Principal& who, Id dataset_id,
+                                               const std::vector<NewItem>& items,
+                                               bool force_metadata);
+  /// The outcome of one line of a links file.
+  struct LinkLine {
+    std::size_t line = 0;  ///< 1-based
+    std::string link;
+    enum class Status { Added, Exists, Failed } status = Status::Failed;
+    Id item_id = 0;     ///< the item added, or the one already there
+    std::string error;  ///< why the line failed
+  };
+  /// The Links plugin: each non-blank line of `text` that is not a `#` comment is a link,
+  /// added to the dataset under its file name. A bad line does not stop the others. A line whose
+  /// link is already an item of the dataset under that name is reported as existing, so a rerun
+  /// adds nothing twice. Fails as a whole only when the dataset is not the caller's.
+  Result<std::vector<LinkLine>> import_links(const Principal& who, Id dataset_id,
+                                             std::string_view text, bool force_metadata);
+
+  /// Size, mime and dimensions of a link's object, reading only its first bytes where they
+  /// suffice.
+  Result<catalog::NewItem> link_metadata(const links::LinkTarget& target);
+
   /// Where to read an item's bytes.
   Result<ItemSource> item_source(const Principal& who, Id item_id);
   /// item_source() from memory when it was looked up recently and the caller may read it;
@@ -152,6 +186,7 @@ class Service {
 
   catalog::Catalog& catalog_;
   store::ObjectStore& store_;
+  links::LinkResolver* links_ = nullptr;
   ServiceOptions options_;
 
   struct CachedPrincipal {

@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "stowage/base/error.hpp"
-#include "stowage/io/stream.hpp"
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -11,6 +8,10 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "stowage/base/error.hpp"
+#include "stowage/io/file.hpp"
+#include "stowage/io/stream.hpp"
 
 namespace stowage::store {
 
@@ -83,6 +84,9 @@ struct Capabilities {
 struct NativeFile {
   std::filesystem::path path;
   std::uint64_t size = 0;
+  /// The object opened for reading, resolved safely beneath its bucket: use it rather than
+  /// opening `path` again, which a symlink swapped in meanwhile could redirect.
+  io::File file;
 };
 
 /// Streams an object in. Bytes become visible only on a successful commit(); destroying a Writer

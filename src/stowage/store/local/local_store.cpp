@@ -105,6 +105,9 @@ constexpr int kPublishAttempts = 8;
 /// Names of temp files in `.staging`: "w.<16 hex>.tmp" (io::unique_temp_path).
 constexpr std::string_view kTempStem = "w";
 constexpr std::string_view kStagingFolder = ".staging";
+/// The staging folder of a folder store (open_folder), inside the user's folder: a name unlikely
+/// to clash with their files, skipped by listings and refused as a key.
+constexpr std::string_view kFolderStaging = ".stowage-staging";
 /// Attempts at a fresh temp name before giving up (a collision of 64 random bits is a bug).
 constexpr int kTempNameAttempts = 4;
 
@@ -351,13 +354,39 @@ class LocalStore::FileWriter final : public Writer {
   const bool no_replace_;
 };
 
-LocalStore::LocalStore(std::filesystem::path root, std::vector<Bucket> buckets, io::File staging,
-                       std::uint64_t staging_dev)
+LocalStore::LocalStore(std::filesystem::path root, std::filesystem::path staging_path,
+                       std::vector<Bucket> buckets, io::File staging, std::uint64_t staging_dev,
+                       bool folder_mode)
     : root_(std::move(root)),
-      staging_(root_ / kStagingFolder),
+      staging_(std::move(staging_path)),
       buckets_(std::move(buckets)),
       staging_fd_(std::move(staging)),
-      staging_dev_(staging_dev) {}
+      staging_dev_(staging_dev),
+      folder_mode_(folder_mode) {}
+
+Result<std::unique_ptr<LocalStore>> LocalStore::open_folder(const std::string& bucket,
+                                                            const std::filesystem::path& folder) {
+  if (bucket.empty() || bucket.find('/') != std::string::npos) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "open folder store: storage id '" + bucket + "' must be non-empty, no '/'");
+  }
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io::errno_error(errno, "open folder", folder);
+  io::File dir(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return io::errno_error(errno, "fstat", folder);
+  const std::filesystem::path staging = folder / kFolderStaging;
+  STOWAGE_TRY(io::create_directories_durable(staging));
+  const int sfd = ::open(staging.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sfd < 0) return io::errno_error(errno, "open staging folder", staging);
+  io::File staging_fd(sfd);
+  STOWAGE_TRY(clean_staging(staging_fd.fd(), staging));
+  std::vector<Bucket> buckets;
+  buckets.push_back(Bucket{bucket, std::move(dir)});
+  return std::unique_ptr<LocalStore>(new LocalStore(folder, staging, std::move(buckets),
+                                                    std::move(staging_fd),
+                                                    static_cast<std::uint64_t>(st.st_dev), true));
+}
 
 Result<std::unique_ptr<LocalStore>> LocalStore::open(const std::filesystem::path& root,
                                                      const std::vector<std::string>& buckets) {
@@ -391,14 +420,20 @@ Result<std::unique_ptr<LocalStore>> LocalStore::open(const std::filesystem::path
     opened.push_back(Bucket{name, std::move(dir)});
   }
   STOWAGE_TRY(clean_staging(staging_fd.fd(), staging));
-  return std::unique_ptr<LocalStore>(new LocalStore(root, std::move(opened), std::move(staging_fd),
-                                                    static_cast<std::uint64_t>(staging_st.st_dev)));
+  return std::unique_ptr<LocalStore>(
+      new LocalStore(root, staging, std::move(opened), std::move(staging_fd),
+                     static_cast<std::uint64_t>(staging_st.st_dev), false));
 }
 
 Result<const LocalStore::Bucket*> LocalStore::check(std::string_view op, const ObjectPath& path,
                                                     bool allow_empty_key) const {
-  if (auto valid = validate_bucket(path.bucket); !valid) {
+  if (auto valid = validate_bucket(path.bucket); !valid && !folder_mode_) {
     return rewrap(std::move(valid).error(), op, path);
+  }
+  if (folder_mode_ &&
+      (path.key == kFolderStaging || path.key.starts_with(std::string(kFolderStaging) + "/"))) {
+    return make_error(ErrorCode::PermissionDenied,
+                      describe(op, path) + ": this name is reserved for Stowage's staging");
   }
   const auto it = std::find_if(buckets_.begin(), buckets_.end(),
                                [&](const Bucket& b) { return b.name == path.bucket; });
@@ -669,6 +704,7 @@ Result<ListPage> LocalStore::list(const ObjectPath& prefix, const ListOptions& o
       while (const dirent* entry = ::readdir(dir)) {
         const std::string_view name = entry->d_name;
         if (name == "." || name == ".." || !name.starts_with(filter)) continue;
+        if (name == kFolderStaging) continue;  // a folder store's staging: not objects
         unsigned char type = entry->d_type;
         if (type == DT_UNKNOWN) {
           struct stat st {};
@@ -819,8 +855,14 @@ Result<ObjectInfo> LocalStore::adopt_file(const std::filesystem::path& file, con
 }
 
 Result<NativeFile> LocalStore::native_file(const ObjectPath& path) {
-  STOWAGE_ASSIGN_OR_RETURN(ObjectInfo info, stat(path));
-  return NativeFile{root_ / path.bucket / path.key, info.size};
+  STOWAGE_ASSIGN_OR_RETURN(const Bucket* bucket, check("native_file", path, false));
+  const int fd = open_in(*bucket, path.key, O_RDONLY | O_NONBLOCK);
+  if (fd < 0) return path_error(-fd, "native_file", path);
+  io::File file(fd);
+  STOWAGE_ASSIGN_OR_RETURN(ObjectInfo info, info_of(fd, "native_file", path));
+  // A folder store's bucket is the folder itself.
+  const std::filesystem::path dir = folder_mode_ ? root_ : root_ / path.bucket;
+  return NativeFile{dir / path.key, info.size, std::move(file)};
 }
 
 }  // namespace stowage::store::local

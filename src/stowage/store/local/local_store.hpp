@@ -34,6 +34,13 @@ class LocalStore final : public ObjectStore {
   static Result<std::unique_ptr<LocalStore>> open(const std::filesystem::path& root,
                                                   const std::vector<std::string>& buckets);
 
+  /// An existing folder of this server as one bucket named `bucket` (an `fs` connection of
+  /// remote_links.yml: `fs://<storage id>/<path>`). The folder is not created; its writes stage
+  /// in `folder/.stowage-staging`, a name that listings skip and keys may not use. Bucket names
+  /// here are storage ids, free-form but without '/'.
+  static Result<std::unique_ptr<LocalStore>> open_folder(const std::string& bucket,
+                                                         const std::filesystem::path& folder);
+
   ~LocalStore() override = default;
   LocalStore(const LocalStore&) = delete;
   LocalStore& operator=(const LocalStore&) = delete;
@@ -85,8 +92,9 @@ class LocalStore final : public ObjectStore {
   };
   class FileWriter;
 
-  LocalStore(std::filesystem::path root, std::vector<Bucket> buckets, io::File staging,
-             std::uint64_t staging_dev);
+  LocalStore(std::filesystem::path root, std::filesystem::path staging_path,
+             std::vector<Bucket> buckets, io::File staging, std::uint64_t staging_dev,
+             bool folder_mode);
 
   /// Validates the path and finds its bucket; `allow_empty_key` for list prefixes.
   Result<const Bucket*> check(std::string_view op, const ObjectPath& path,
@@ -108,6 +116,9 @@ class LocalStore final : public ObjectStore {
   std::vector<Bucket> buckets_;
   io::File staging_fd_;
   std::uint64_t staging_dev_ = 0;
+  /// open_folder(): the bucket is a storage id (not a bucket name) and the staging folder sits
+  /// inside it.
+  bool folder_mode_ = false;
   Capabilities capabilities_{.atomic_publish = true, .conditional_put = true, .native_files = true};
   /// Cleared the first time openat2(2) turns out to be unavailable (ENOSYS, or EPERM under a
   /// seccomp filter); the O_NOFOLLOW walk is used from then on.
