@@ -79,6 +79,11 @@ class ServerProcess {
     }
     return false;
   }
+  /// Sends `signal` without waiting (SIGHUP: the server goes on).
+  void signal(int signal) const {
+    if (pid_ > 0) ::kill(pid_, signal);
+  }
+
   /// Sends `signal` and waits for the process; returns its wait status.
   int kill(int signal) {
     if (pid_ <= 0) return -1;
@@ -329,6 +334,54 @@ TEST(DrainTest, AClientHangingUpMidDownloadDoesNotHurtTheServer) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   HttpClient probe(server.base_url(), "");
   EXPECT_EQ(probe.get("/healthz").status, 200) << "the server died when a client hung up";
+  EXPECT_EQ(server.kill(SIGTERM), 0);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(LinksReload, SighupReloadsRemoteLinksAndKeepsTheOldOnAMistake) {
+  std::string pattern = (fs::temp_directory_path() / "stowage-hup-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  const std::string bytes = make_image(12, 9, "png", 4);
+  for (const char* folder : {"first", "second"}) {
+    fs::create_directories(dir / folder);
+    std::ofstream(dir / folder / "x.png", std::ios::binary) << bytes;
+  }
+  auto connections = [&](bool both) {
+    std::string yaml =
+        "first:\n  provider: fs\n  path: " + (dir / "first").string() + "\n  storage_id: first\n";
+    if (both) {
+      yaml += "second:\n  provider: fs\n  path: " + (dir / "second").string() +
+              "\n  storage_id: second\n";
+    }
+    std::ofstream(dir / "remote_links.yml") << yaml;
+  };
+  connections(false);
+  ServerProcess server(dir);
+  ASSERT_TRUE(server.start());
+  HttpClient api(server.base_url(), server.token());
+  auto exists = [&](const std::string& link) {
+    return api.get("/public/api/v3/remote-storage.exists?path=" + link);
+  };
+  EXPECT_EQ(exists("fs://first/x.png").status, 200);
+  EXPECT_EQ(exists("fs://second/x.png").status, 403);
+
+  connections(true);
+  server.signal(SIGHUP);
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {
+    reloaded = exists("fs://second/x.png").status == 200;
+    if (!reloaded) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(reloaded) << "SIGHUP did not add the second connection";
+  EXPECT_EQ(exists("fs://first/x.png").status, 200);
+
+  // A broken file is refused and the configuration in force stays.
+  std::ofstream(dir / "remote_links.yml") << "first: [not, a, map\n";
+  server.signal(SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(exists("fs://second/x.png").status, 200);
   EXPECT_EQ(server.kill(SIGTERM), 0);
   std::error_code ec;
   fs::remove_all(dir, ec);
