@@ -561,22 +561,45 @@ struct Server::Impl {
     if (object.file.is_open()) {
       co_return co_await sendfile_range(stream, object.file, offset, length);
     }
-    // A store without local files: read on a worker, write on the loop, one chunk at a time.
+    // A store without local files: a worker fills one buffer from the remote while the loop
+    // writes the other to the client. Each buffer is filled whole (a remote stream hands out
+    // small pieces), so a worker trip moves a megabyte, not a few kilobytes.
     auto reader = co_await offload([&]() {
       store::ObjectStore& store = object.download.store ? *object.download.store : service.store();
       return store.open_read(object.download.path, {.range = store::ByteRange{offset, length}});
     });
     if (!reader) co_return reader.error();
-    std::vector<std::byte> chunk(kChunkBytes);
+    io::Reader& source = **reader;
+    std::vector<std::byte> ready(kChunkBytes), filling(kChunkBytes);
+    auto fill = [&source](std::vector<std::byte>& buffer,
+                          std::uint64_t want) -> Result<std::size_t> {
+      const std::size_t cap =
+          static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), want));
+      std::size_t got = 0;
+      while (got < cap) {
+        STOWAGE_ASSIGN_OR_RETURN(std::size_t n,
+                                 source.read(std::span(buffer).subspan(got, cap - got)));
+        if (n == 0) break;
+        got += n;
+      }
+      return got;
+    };
+    Background<Result<std::size_t>> reading(co_await asio::this_coro::executor);
     std::uint64_t left = length;
+    reading.start(workers, [&, left] { return fill(filling, left); });
     while (left > 0) {
-      auto n = co_await offload([&]() { return (*reader)->read(chunk); });
+      auto n = std::move(*co_await reading.wait());
       if (!n) co_return n.error();
       if (*n == 0) co_return make_error(ErrorCode::Corrupt, "object ended early");
-      stream.expires_after(options.io_timeout);
-      auto [ec, w] = co_await asio::async_write(stream, asio::buffer(chunk.data(), *n), kToken);
-      if (ec) co_return make_error(ErrorCode::Cancelled, "client went away");
+      std::swap(ready, filling);
       left -= *n;
+      if (left > 0) reading.start(workers, [&, left] { return fill(filling, left); });
+      stream.expires_after(options.io_timeout);
+      auto [ec, w] = co_await asio::async_write(stream, asio::buffer(ready.data(), *n), kToken);
+      if (ec) {
+        co_await reading.wait();  // the worker still uses `filling` and `source`
+        co_return make_error(ErrorCode::Cancelled, "client went away");
+      }
     }
     co_return Status{};
   }
