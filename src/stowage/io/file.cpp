@@ -16,16 +16,27 @@ Error errno_error(int err, std::string_view op, const std::filesystem::path& pat
   ErrorCode code = ErrorCode::IoError;
   switch (err) {
     case ENOENT:
-    case ENOTDIR: code = ErrorCode::NotFound; break;
-    case EEXIST: code = ErrorCode::AlreadyExists; break;
+    case ENOTDIR:
+      code = ErrorCode::NotFound;
+      break;
+    case EEXIST:
+      code = ErrorCode::AlreadyExists;
+      break;
     case EACCES:
-    case EPERM: code = ErrorCode::PermissionDenied; break;
+    case EPERM:
+      code = ErrorCode::PermissionDenied;
+      break;
     case ENOSPC:
-    case EDQUOT: code = ErrorCode::TooLarge; break;
+    case EDQUOT:
+      code = ErrorCode::TooLarge;
+      break;
     case ELOOP:
     case ENAMETOOLONG:
-    case EISDIR: code = ErrorCode::InvalidArgument; break;
-    default: break;
+    case EISDIR:
+      code = ErrorCode::InvalidArgument;
+      break;
+    default:
+      break;
   }
   return make_error(code, std::string(op) + " " + path.string() + ": " + std::strerror(err));
 }
@@ -71,8 +82,8 @@ Result<std::size_t> File::read(std::span<std::byte> out) {
 Result<std::size_t> File::read_at(std::uint64_t offset, std::span<std::byte> out) const {
   std::size_t done = 0;
   while (done < out.size()) {
-    const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
-                              static_cast<off_t>(offset + done));
+    const ssize_t n =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -100,6 +111,11 @@ Status File::sync() {
   return {};
 }
 
+void File::start_writeback(std::uint64_t offset, std::uint64_t length) noexcept {
+  (void)::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
+                          SYNC_FILE_RANGE_WRITE);
+}
+
 Result<std::uint64_t> File::size() const {
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return errno_error(errno, "fstat", "fd " + std::to_string(fd_));
@@ -109,7 +125,8 @@ Result<std::uint64_t> File::size() const {
 Status File::close() {
   if (fd_ < 0) return {};
   const int fd = std::exchange(fd_, -1);
-  if (::close(fd) != 0 && errno != EINTR) return errno_error(errno, "close", "fd " + std::to_string(fd));
+  if (::close(fd) != 0 && errno != EINTR)
+    return errno_error(errno, "close", "fd " + std::to_string(fd));
   return {};
 }
 

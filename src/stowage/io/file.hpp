@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "stowage/base/error.hpp"
-
 #include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string_view>
 #include <utility>
+
+#include "stowage/base/error.hpp"
 
 namespace stowage::io {
 
@@ -35,6 +35,10 @@ class File {
   Status write_all(std::span<const std::byte> bytes);
   /// fsync(2).
   Status sync();
+  /// Asks the kernel to start writing [offset, offset + length) to disk now, without waiting
+  /// (sync_file_range SYNC_FILE_RANGE_WRITE): a large file written this way as it streams
+  /// leaves little for the final sync(). Best effort; never fails the caller.
+  void start_writeback(std::uint64_t offset, std::uint64_t length) noexcept;
   Result<std::uint64_t> size() const;
   Status close();
 

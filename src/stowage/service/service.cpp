@@ -13,6 +13,8 @@ namespace {
 /// The token cache is dropped whole when it reaches this many entries: a bound, not an LRU,
 /// since a server sees few distinct tokens.
 constexpr std::size_t kMaxCachedTokens = 10'000;
+/// An upload's spool file is handed to the disk in steps of this many bytes while it streams.
+constexpr std::uint64_t kWritebackBytes = 8 << 20;
 /// A link's first bytes read for its image header; enough for JPEG (even with a large EXIF
 /// block), PNG, WebP, GIF and most TIFFs.
 constexpr std::uint64_t kLinkHeaderBytes = 1 << 20;
@@ -44,8 +46,15 @@ Upload::~Upload() {
 
 Status Upload::write(std::span<const std::byte> bytes) {
   hash_.update(bytes);
+  STOWAGE_TRY(file_.write_all(bytes));
   size_ += bytes.size();
-  return file_.write_all(bytes);
+  // Start writing the spool file to disk as it grows, so that the fsync at the end (and with it
+  // the upload's answer) does not wait for a whole file's worth of dirty pages.
+  if (size_ - written_back_ >= kWritebackBytes) {
+    file_.start_writeback(written_back_, size_ - written_back_);
+    written_back_ = size_;
+  }
+  return {};
 }
 
 Result<catalog::Blob> Upload::finish() {

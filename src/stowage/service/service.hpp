@@ -68,6 +68,7 @@ class Upload {
   std::filesystem::path path_;
   io::Sha256 hash_;
   std::uint64_t size_ = 0;
+  std::uint64_t written_back_ = 0;  ///< bytes whose writeback to disk has been started
   bool finished_ = false;
 };
 
