@@ -539,6 +539,10 @@ struct Server::Impl {
                           static_cast<off_t>(std::min<std::uint64_t>(o.size, 8 << 20)),
                           POSIX_FADV_WILLNEED);
         }
+      } else if (!d.sha256_base64.empty()) {
+        // A stored blob is content-addressed: the catalog's size is the object's size, and a
+        // round trip to the remote for it would only add latency.
+        o.size = d.size;
       } else {
         STOWAGE_ASSIGN_OR_RETURN(auto info, store.stat(d.path));
         o.size = info.size;
