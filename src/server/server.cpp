@@ -55,6 +55,8 @@ constexpr unsigned char kTlsHandshake = 0x16;
 constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
 /// Chunk of a streamed request or response body.
 constexpr std::size_t kChunkBytes = 1 << 20;
+/// The first read of a remote object sent to a client: small, for a quick first byte.
+constexpr std::uint64_t kFirstChunkBytes = 128 * 1024;
 /// Largest sendfile(2) call, so that one connection does not hold a thread for long.
 constexpr std::size_t kSendfileBytes = 4 << 20;
 /// Local objects up to this size are read on the worker and sent with the response header in one
@@ -590,7 +592,11 @@ struct Server::Impl {
     };
     Background<Result<std::size_t>> reading(co_await asio::this_coro::executor);
     std::uint64_t left = length;
-    reading.start(workers, [&, left] { return fill(filling, left); });
+    // The first read is small, so that the first bytes reach the client after a short remote
+    // read rather than after a whole megabyte; later reads overlap with the writes anyway.
+    reading.start(workers, [&, first = std::min<std::uint64_t>(left, kFirstChunkBytes)] {
+      return fill(filling, first);
+    });
     while (left > 0) {
       auto n = std::move(*co_await reading.wait());
       if (!n) co_return n.error();
