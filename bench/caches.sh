@@ -11,78 +11,38 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
-STOWAGE_BIN=${STOWAGE_BIN:-$repo/build-bench/stowage}
 BENCH_DURATION=${BENCH_DURATION:-10}      # seconds per wrk run
 BENCH_WARMUP=${BENCH_WARMUP:-2}           # seconds of untimed wrk before each timed run
 BENCH_CONNS=${BENCH_CONNS:-32}
 BENCH_MISSES=${BENCH_MISSES:-20}          # case 2: distinct images
 BENCH_GET_RUNS=${BENCH_GET_RUNS:-3}       # case 3: warm / direct 200 MiB GETs, median
 BENCH_CLOUD=${BENCH_CLOUD:-1}             # 0 skips case 3
-BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}
 BENCH_NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
 preview_opts="ext:jpeg/resize:auto:320:0:0/q:70"
 
 side_1m=591       # 1.05 MB uncompressed TIFF
 side_200m=8372    # 210 MB
 
-die() { echo "caches.sh: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-
-for tool in wrk nginx vips vipsthumbnail vipsheader curl python3 awk gcloud node openssl; do
-  command -v "$tool" >/dev/null || die "missing $tool"
-done
-if [[ ! -x $STOWAGE_BIN ]]; then
-  log "building stowage into build-bench"
-  (cd "$repo" && cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOWAGE_BUILD_TESTS=OFF \
-     >/dev/null && ninja -C build-bench -j1 stowage) >&2
-fi
+require_tools wrk nginx vips vipsthumbnail vipsheader curl python3 awk gcloud node openssl
+ensure_stowage
 
 # ---------------------------------------------------------------------------------------------
 # Scratch dir, cleanup
-work=$(mktemp -d "$BENCH_TMPDIR/stowage-caches.XXXXXX")
+start_workdir caches
 stowage_pid= nginx_pid= gcs_state=
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  [[ -n $nginx_pid ]] && kill -TERM "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
-  [[ -n $stowage_pid ]] && kill -TERM "$stowage_pid" 2>/dev/null && wait "$stowage_pid" 2>/dev/null
+stop_servers() {
+  stop_pid "$nginx_pid"
+  stop_pid "$stowage_pid"
   [[ -n $gcs_state ]] && "$repo/scripts/test-servers/gcs.sh" stop "$gcs_state" >/dev/null 2>&1
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {  # port seconds
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
+  return 0
 }
 
 # ---------------------------------------------------------------------------------------------
 # Report helpers
-results_dir=$here/results
-mkdir -p "$results_dir"
-stamp=$(date +%Y%m%d-%H%M%S)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-report=$results_dir/$stamp-caches.md
-commands=() rows=() notes=()
-cmd() { commands+=("$*"); }
-row() { rows+=("| $1 | $2 | $3 | $4 |"); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-mbps() { awk -v by="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", by / s / 1048576; else print "n/a" }'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+start_report -caches
 
 # ---------------------------------------------------------------------------------------------
 # Stowage: start_stowage NAME [extra .env lines...]
@@ -118,10 +78,6 @@ alive() {  # what: dies if a server is gone
     die "stowage exited with status $st during $1"
   fi
   kill -0 "$nginx_pid" 2>/dev/null || die "nginx is gone during $1"
-}
-post() {  # method json
-  curl -sS --fail-with-body -XPOST -H "x-api-key: $token" -H 'Content-Type: application/json' \
-    -d "$2" "$api/$1"
 }
 make_dataset() {
   local team ws proj

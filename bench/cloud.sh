@@ -14,76 +14,36 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
-STOWAGE_BIN=${STOWAGE_BIN:-$repo/build-bench/stowage}
 BENCH_PROVIDERS=${BENCH_PROVIDERS:-"radosgw azurite gcs"}
 BENCH_GET_RUNS=${BENCH_GET_RUNS:-3}        # runs of each side per GET case, the median is reported
 BENCH_UPLOAD_RUNS=${BENCH_UPLOAD_RUNS:-1}  # runs of each side of the 1 GiB upload
 BENCH_WARM=${BENCH_WARM:-1}                # 0 skips the warm-cache run
-BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}         # parent of the scratch dir (needs ~2.5 GB)
 
 # Image sides: 3 bands of uint8, uncompressed TIFF => side*side*3 bytes (+ a few KiB of header).
 side_1m=591       # 1.05 MB ~ 1 MiB
 side_200m=8372    # 210 MB  ~ 200 MiB
 side_1g=18919     # 1.07 GB ~ 1 GiB
 
-die() { echo "cloud.sh: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-
-for tool in vips curl python3 awk aws rclone gcloud node openssl; do
-  command -v "$tool" >/dev/null || die "missing $tool"
-done
-if [[ ! -x $STOWAGE_BIN ]]; then
-  log "building stowage into build-bench"
-  (cd "$repo" && cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOWAGE_BUILD_TESTS=OFF \
-     >/dev/null && ninja -C build-bench -j1 stowage) >&2
-fi
+require_tools vips curl python3 awk aws rclone gcloud node openssl
+ensure_stowage
 
 # ---------------------------------------------------------------------------------------------
 # Scratch dir, cleanup
-work=$(mktemp -d "$BENCH_TMPDIR/stowage-cloud.XXXXXX")
+start_workdir cloud
 stowage_pid= sampler_pid= server_name=
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
+stop_servers() {
   [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
-  [[ -n $stowage_pid ]] && kill -TERM "$stowage_pid" 2>/dev/null && wait "$stowage_pid" 2>/dev/null
+  stop_pid "$stowage_pid"
   [[ -n $server_name ]] && "$repo/scripts/test-servers/$server_name.sh" stop "$work/state-$server_name" >/dev/null 2>&1
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {  # port seconds
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
+  return 0
 }
 
 # ---------------------------------------------------------------------------------------------
 # Report helpers
-results_dir=$here/results
-mkdir -p "$results_dir"
-stamp=$(date +%Y%m%d-%H%M%S)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-report=$results_dir/$stamp-cloud.md
-commands=() rows=() notes=()
-cmd() { commands+=("$*"); }
-row() { rows+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-mbps() { awk -v by="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", by / s / 1048576; else print "n/a" }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-ms() { awk -v s="$1" 'BEGIN { printf "%.1f", s * 1000 }'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+start_report -cloud
 curl_w='%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n'
 
 # ---------------------------------------------------------------------------------------------
@@ -132,11 +92,6 @@ alive() {  # what: dies if stowage is gone
     cp "$sdir/serve.log" "$results_dir/$stamp-cloud-serve.log"
     die "stowage exited with status $st during $1"
   fi
-}
-rss_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$stowage_pid/status"; }
-post() {  # method json
-  curl -sS --fail-with-body -XPOST -H "x-api-key: $token" -H 'Content-Type: application/json' \
-    -d "$2" "$api/$1"
 }
 # upload_and_add FILE TITLE -> up_secs, up_hash, img_id, img_path, img_size
 upload_and_add() {

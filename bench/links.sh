@@ -11,63 +11,24 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
-STOWAGE_BIN=${STOWAGE_BIN:-$repo/build-bench/stowage}
 BENCH_LINKS=${BENCH_LINKS:-10000}      # number of PNG links
 BENCH_BATCH=${BENCH_BATCH:-50}         # items per images.bulk.add
-BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}     # parent of the scratch dir (needs ~2.2 GB)
 side_1g=18919                          # 3 bands uint8 uncompressed TIFF: 1.07 GB ~ 1 GiB
 
-die() { echo "links.sh: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+require_tools vips curl dd python3 awk
+ensure_stowage
 
-for tool in vips curl dd python3 awk; do
-  command -v "$tool" >/dev/null || die "missing $tool"
-done
-if [[ ! -x $STOWAGE_BIN ]]; then
-  log "building stowage into build-bench"
-  (cd "$repo" && cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOWAGE_BUILD_TESTS=OFF \
-     >/dev/null && ninja -C build-bench -j1 stowage) >&2
-fi
-
-work=$(mktemp -d "$BENCH_TMPDIR/stowage-links.XXXXXX")
+start_workdir links
 stowage_pid= sampler_pid=
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
+stop_servers() {
   [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
-  [[ -n $stowage_pid ]] && kill -TERM "$stowage_pid" 2>/dev/null && wait "$stowage_pid" 2>/dev/null
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {  # port seconds
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
+  stop_pid "$stowage_pid"
 }
 
-results_dir=$here/results
-mkdir -p "$results_dir"
-stamp=$(date +%Y%m%d-%H%M%S)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-report=$results_dir/$stamp-links.md
-commands=() rows=() notes=()
-cmd() { commands+=("$*"); }
-row() { rows+=("| $1 | $2 | $3 | $4 |"); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-mbps() { awk -v by="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", by / s / 1048576; else print "n/a" }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+start_report -links
 
 # ---------------------------------------------------------------------------------------------
 # Stowage (local disk) with an fs connection
@@ -99,11 +60,6 @@ alive() {
     cp "$work/stowage/serve.log" "$results_dir/$stamp-links-serve.log"
     die "stowage exited with status $st during $1"
   fi
-}
-rss_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$stowage_pid/status"; }
-post() {
-  curl -sS --fail-with-body -XPOST -H "x-api-key: $token" -H 'Content-Type: application/json' \
-    -d "$2" "$api/$1"
 }
 team=$(post teams.list '{}' | json 'd["entities"][0]["id"]')
 ws=$(post workspaces.list "{\"teamId\":$team}" | json 'd["entities"][0]["id"]')

@@ -11,15 +11,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
-STOWAGE_BIN=${STOWAGE_BIN:-$repo/build-bench/stowage}
 BENCH_HUGE=${BENCH_HUGE:-1}               # 0 skips the 5 GiB case
 BENCH_DURATION=${BENCH_DURATION:-10}      # seconds per wrk run
 BENCH_WARMUP=${BENCH_WARMUP:-2}           # seconds of untimed wrk before each timed run
 BENCH_SMALL_CONNS=${BENCH_SMALL_CONNS:-32}
 BENCH_LARGE_CONNS=${BENCH_LARGE_CONNS:-4}
 BENCH_UPLOAD_RUNS=${BENCH_UPLOAD_RUNS:-3}  # case 3: runs of each side, the median is reported
-BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}        # parent of the scratch dir (needs ~17 GB with BENCH_HUGE=1)
 BENCH_NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
 
 # Image sides: 3 bands of uint8, uncompressed TIFF => side*side*3 bytes (+ a few KiB of header).
@@ -27,63 +27,25 @@ side_100m=5920    # 105 MB  ~ 100 MiB
 side_1g=18919     # 1.07 GB ~ 1 GiB
 side_5g=42304     # 5.37 GB ~ 5 GiB (BigTIFF)
 
-die() { echo "run.sh: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-
-for tool in wrk nginx vips curl dd python3 awk; do
-  command -v "$tool" >/dev/null || die "missing $tool (apt-get install -y wrk nginx-light libvips-tools curl)"
-done
-if [[ ! -x $STOWAGE_BIN ]]; then
-  log "building stowage into build-bench"
-  (cd "$repo" && cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOWAGE_BUILD_TESTS=OFF \
-     >/dev/null && ninja -C build-bench -j1 stowage) >&2
-fi
+require_tools wrk nginx vips curl dd python3 awk
+ensure_stowage
 
 # ---------------------------------------------------------------------------------------------
 # Scratch dir, cleanup
-work=$(mktemp -d "$BENCH_TMPDIR/stowage-bench.XXXXXX")
+start_workdir bench
 stowage_pid= nginx_pid= sampler_pid=
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
+stop_servers() {
   [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
-  [[ -n $nginx_pid ]] && kill -TERM "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
-  [[ -n $stowage_pid ]] && kill -TERM "$stowage_pid" 2>/dev/null && wait "$stowage_pid" 2>/dev/null
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {  # port seconds
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
+  stop_pid "$nginx_pid"
+  stop_pid "$stowage_pid"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Report helpers
-results_dir=$here/results
-mkdir -p "$results_dir"
-stamp=$(date +%Y%m%d-%H%M%S)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-report=$results_dir/$stamp.md
+start_report 
 commands=()    # exact commands, printed in the report
 rows=()        # table rows
 notes=()
-cmd() { commands+=("$*"); }
-row() { rows+=("| $1 | $2 | $3 | $4 | $5 |"); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-gbps() { awk -v by="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.3f", by / s / 1e9; else print "n/a" }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # ---------------------------------------------------------------------------------------------
 # Stowage
@@ -108,12 +70,6 @@ token=$(cat "$work/stowage/data/admin-token")
 storage_root=$work/stowage/data/storage
 api=http://127.0.0.1:$sport/public/api/v3
 
-rss_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$stowage_pid/status"; }
-post() {  # method json
-  curl -sS --fail-with-body -XPOST -H "x-api-key: $token" -H 'Content-Type: application/json' \
-    -d "$2" "$api/$1"
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
 team=$(post teams.list '{}' | json 'd["entities"][0]["id"]')
 ws=$(post workspaces.list "{\"teamId\":$team}" | json 'd["entities"][0]["id"]')
