@@ -57,6 +57,11 @@ constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
 constexpr std::size_t kChunkBytes = 1 << 20;
 /// The first read of a remote object sent to a client: small, for a quick first byte.
 constexpr std::uint64_t kFirstChunkBytes = 128 * 1024;
+/// How long, and how many bytes, a closing connection keeps reading a client that is still
+/// sending (see linger_close): enough for a request body in flight, bounded for one that never
+/// ends.
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::size_t kLingerBytes = 16 << 20;
 /// Largest sendfile(2) call, so that one connection does not hold a thread for long.
 constexpr std::size_t kSendfileBytes = 4 << 20;
 /// Local objects up to this size are read on the worker and sent with the response header in one
@@ -304,7 +309,27 @@ struct Server::Impl {
       if (--in_flight == 0 && stopping) drained.notify_all();
       if (!keep_alive || stopping) break;
     }
+    co_await linger_close(stream);
+  }
+
+  /// Ends a connection so that the client reads our last response: after an early answer (a 413,
+  /// a refused upload) the client may still be sending its body, and closing a socket with
+  /// unread bytes makes the kernel send a reset that can destroy the response before the client
+  /// reads it. So: stop sending, then read and drop what still comes, for a bounded time and
+  /// amount, before closing (what nginx calls a lingering close).
+  asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+    boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    const auto deadline = std::chrono::steady_clock::now() + kLingerTime;
+    std::array<char, 64 * 1024> sink;
+    std::size_t dropped = 0;
+    while (dropped < kLingerBytes && std::chrono::steady_clock::now() < deadline) {
+      stream.expires_after(kLingerTime);
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kToken);
+      if (rec) break;  // the client closed too (EOF), or the time ran out
+      dropped += n;
+    }
   }
 
   // --- Writing responses
