@@ -627,5 +627,68 @@ TEST_F(CatalogTest, SurvivesConcurrentUseFromEightThreads) {
   EXPECT_EQ(p.datasets_count, 1 + kRounds);
 }
 
+TEST_F(CatalogTest, SwitchesItemsToLinksAndBackAllOrNothing) {
+  make_tree();
+  const Blob blob = make_blob("bytes", 1234);
+  const auto items =
+      catalog_
+          ->add_items(dataset_.id, {blob_item("a.jpg", blob), blob_item("b.jpg", blob)}, user_.id)
+          .value();
+  const Id a = items[0].id;
+  const Id b = items[1].id;
+
+  // One bad change (an unknown item, a stale expectation) changes nothing.
+  EXPECT_EQ(catalog_->set_item_links({{a, "s3://bk/a.jpg"}, {999999, "s3://bk/x.jpg"}}).error().code,
+            ErrorCode::NotFound);
+  EXPECT_EQ(catalog_
+                ->set_item_links({{a, "s3://bk/a.jpg"},
+                                  {b, "s3://bk/b.jpg", sha_hex("other bytes")}})
+                .error()
+                .code,
+            ErrorCode::PreconditionFailed);
+  EXPECT_EQ(catalog_->set_item_links({{a, ""}}).error().code, ErrorCode::InvalidArgument);
+  EXPECT_EQ(catalog_->set_item_links({{a, "s3://bk/1"}, {a, "s3://bk/2"}}).error().code,
+            ErrorCode::InvalidArgument);
+  EXPECT_EQ(catalog_->get_item(a).value().blob_sha256_hex, blob.sha256_hex);
+  EXPECT_FALSE(catalog_->get_item(a).value().link.has_value());
+
+  catalog_->set_item_links({{a, "s3://bk/a.jpg", blob.sha256_hex}, {b, "s3://bk/b.jpg"}}).value();
+  const Item linked = catalog_->get_item(a).value();
+  EXPECT_EQ(linked.link, "s3://bk/a.jpg");
+  EXPECT_FALSE(linked.blob_sha256_hex.has_value());
+  EXPECT_EQ(linked.size, 1234u);  // what the item is stays
+  EXPECT_EQ(linked.mime, "image/jpeg");
+  EXPECT_TRUE(catalog_->get_blob(blob.sha256_hex));  // the bytes' row stays
+
+  // And back: the expectation guards against a link changed meanwhile.
+  EXPECT_EQ(catalog_->set_item_blobs({{a, blob.sha256_hex, "s3://bk/other.jpg"}}).error().code,
+            ErrorCode::PreconditionFailed);
+  EXPECT_EQ(catalog_->set_item_blobs({{a, sha_hex("never stored")}}).error().code,
+            ErrorCode::NotFound);
+  catalog_->set_item_blobs({{a, blob.sha256_hex, "s3://bk/a.jpg"}}).value();
+  const Item stored = catalog_->get_item(a).value();
+  EXPECT_FALSE(stored.link.has_value());
+  EXPECT_EQ(stored.blob_key, blob.key);
+  EXPECT_EQ(catalog_->get_item(b).value().link, "s3://bk/b.jpg");
+}
+
+TEST_F(CatalogTest, KeepsFileMetaOnBlobsAndItems) {
+  make_tree();
+  const Blob blob = make_blob("video bytes", 4096);
+  EXPECT_EQ(blob.file_meta, "{}");
+  const std::string meta = R"({"duration":2.0,"streams":[{"index":0,"codecType":"video"}]})";
+  catalog_->set_blob_file_meta(blob.sha256_hex, meta).value();
+  EXPECT_EQ(catalog_->get_blob(blob.sha256_hex).value().file_meta, meta);
+  EXPECT_EQ(catalog_->set_blob_file_meta(sha_hex("absent"), meta).error().code,
+            ErrorCode::NotFound);
+
+  NewItem linked = link_item("v.mp4");
+  linked.file_meta = R"({"duration":1.5})";
+  const auto items =
+      catalog_->add_items(dataset_.id, {blob_item("a.mp4", blob), linked}, user_.id).value();
+  EXPECT_EQ(catalog_->get_item(items[0].id).value().file_meta, meta);  // from the blob
+  EXPECT_EQ(catalog_->get_item(items[1].id).value().file_meta, linked.file_meta);
+}
+
 }  // namespace
 }  // namespace stowage::catalog

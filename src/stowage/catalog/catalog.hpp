@@ -122,6 +122,9 @@ struct Blob {
   std::string bucket;  ///< where the bytes are, e.g. "<prefix>-public"
   std::string key;
   std::string created_at;
+  /// What a container probe found (a video's streams, duration, frames), as JSON object text;
+  /// "{}" for images, whose mime and size say enough.
+  std::string file_meta = "{}";
 };
 
 /// An image or video of a dataset: stored bytes (blob) or a link, never neither.
@@ -139,6 +142,7 @@ struct Item {
   std::optional<std::int64_t> width;
   std::optional<std::int64_t> height;
   std::string meta;  ///< JSON object text, "{}" by default
+  std::string file_meta = "{}";  ///< JSON object text: the probed container metadata of a video
   std::string created_by_login;
   std::string created_at;
   std::string updated_at;
@@ -156,6 +160,24 @@ struct NewItem {
   std::optional<std::int64_t> width;
   std::optional<std::int64_t> height;
   std::string meta = "{}";
+  std::string file_meta = "{}";  ///< unset ("{}") with a blob: the blob's is taken
+};
+
+/// Points a stored item at a link (its bytes now live there); the blob stays.
+struct LinkChange {
+  Id item_id = 0;
+  std::string link;
+  /// The blob the item must still have, so that an item replaced meanwhile is not switched to
+  /// bytes copied from its old contents. Unset: whatever the item has now.
+  std::optional<std::string> expect_blob_sha256_hex;
+};
+
+/// Points a linked item at stored bytes (the reverse of LinkChange); the link is cleared.
+struct BlobChange {
+  Id item_id = 0;
+  std::string blob_sha256_hex;  ///< must name an existing blob
+  /// The link the item must still have. Unset: whatever the item has now.
+  std::optional<std::string> expect_link;
 };
 
 /// A filter as the API sends it: `{"field","operator","value"}`. Values are integers or strings.
@@ -249,6 +271,9 @@ class Catalog {
   /// Records stored bytes. Idempotent: an existing row for the hash is returned unchanged.
   virtual Result<Blob> put_blob(const Blob& blob) = 0;
   virtual Result<Blob> get_blob(const std::string& sha256_hex) = 0;
+  /// Records the probed container metadata of a blob (JSON object text). NotFound when absent.
+  virtual Status set_blob_file_meta(const std::string& sha256_hex,
+                                    const std::string& file_meta) = 0;
   /// Which of these hashes have a blob, in the order given.
   virtual Result<std::vector<std::string>> existing_blobs(
       const std::vector<std::string>& sha256_hex) = 0;
@@ -265,6 +290,13 @@ class Catalog {
   /// The items among `names` that already exist in the dataset.
   virtual Result<std::vector<Item>> find_items_by_name(Id dataset_id,
                                                        const std::vector<std::string>& names) = 0;
+  /// Switches stored items to links in one transaction: all or none. NotFound for an unknown
+  /// item, PreconditionFailed when an item no longer has the expected blob, InvalidArgument for
+  /// an empty link or an item named twice. Size, mime and metadata stay; blobs and bytes stay.
+  virtual Status set_item_links(const std::vector<LinkChange>& changes) = 0;
+  /// Switches linked items to stored blobs in one transaction: all or none. NotFound for an
+  /// unknown item or blob, PreconditionFailed when an item no longer has the expected link.
+  virtual Status set_item_blobs(const std::vector<BlobChange>& changes) = 0;
   /// Removes items; unknown ids are ignored. Blobs stay (other items may share them).
   virtual Status remove_items(const std::vector<Id>& ids) = 0;
   /// The teams that have at least one item using the blob, without repeats (empty when none

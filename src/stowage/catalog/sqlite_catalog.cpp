@@ -227,16 +227,19 @@ Item read_item(const Stmt& s) {
   i.updated_at = s.text(15);
   i.blob_bucket = s.text(16);
   i.blob_key = s.text(17);
+  i.file_meta = s.text(18);
   return i;
 }
 
 constexpr std::string_view kBlobSelect =
-    "SELECT sha256_hex, size, mime, width, height, bucket, object_key, created_at FROM blobs";
+    "SELECT sha256_hex, size, mime, width, height, bucket, object_key, created_at, file_meta "
+    "FROM blobs";
 Blob read_blob(const Stmt& s) {
   return Blob{s.text(0),      static_cast<std::uint64_t>(s.int64(1)),
               s.text(2),      s.opt_int64(3),
               s.opt_int64(4), s.text(5),
-              s.text(6),      s.text(7)};
+              s.text(6),      s.text(7),
+              s.text(8)};
 }
 
 // ---- list queries -------------------------------------------------------------------------------
@@ -332,7 +335,8 @@ const Entity<Item>& item_entity() {
       "item",
       "SELECT i.id, i.dataset_id, i.project_id, i.team_id, i.workspace_id, i.name, "
       "i.blob_sha256, i.link, i.mime, i.size, i.width, i.height, i.meta, COALESCE(u.login, ''), "
-      "i.created_at, i.updated_at, COALESCE(b.bucket, ''), COALESCE(b.object_key, '') "
+      "i.created_at, i.updated_at, COALESCE(b.bucket, ''), COALESCE(b.object_key, ''), "
+      "i.file_meta "
       "FROM items i LEFT JOIN blobs b ON b.sha256_hex = i.blob_sha256 "
       "LEFT JOIN users u ON u.id = i.created_by",
       "items i",
@@ -891,10 +895,11 @@ class SqliteCatalog final : public Catalog {
       STOWAGE_ASSIGN_OR_RETURN(
           Stmt stmt,
           conn->prepare("INSERT INTO blobs (sha256_hex, size, mime, width, height, bucket, "
-                        "object_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                        "object_key, created_at, file_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (sha256_hex) DO NOTHING"));
       STOWAGE_TRY(stmt.bind_all(blob.sha256_hex, static_cast<std::int64_t>(blob.size), blob.mime,
-                                blob.width, blob.height, blob.bucket, blob.key, now_iso()));
+                                blob.width, blob.height, blob.bucket, blob.key, now_iso(),
+                                json_or_empty(blob.file_meta)));
       STOWAGE_TRY(stmt.run());
     }
     STOWAGE_ASSIGN_OR_RETURN(Blob stored, select_blob(*conn, blob.sha256_hex));
@@ -976,6 +981,7 @@ class SqliteCatalog final : public Catalog {
       item.width = in.width;
       item.height = in.height;
       item.meta = json_or_empty(in.meta);
+      item.file_meta = json_or_empty(in.file_meta);
       if (in.blob_sha256_hex) {
         // Unset properties come from the blob, so an item is never poorer than its bytes.
         auto blob = select_blob(*conn, *in.blob_sha256_hex);
@@ -988,6 +994,7 @@ class SqliteCatalog final : public Catalog {
         if (item.size == 0) item.size = blob->size;
         if (!item.width) item.width = blob->width;
         if (!item.height) item.height = blob->height;
+        if (item.file_meta == "{}") item.file_meta = blob->file_meta;
         item.blob_bucket = blob->bucket;
         item.blob_key = blob->key;
       }
@@ -996,11 +1003,13 @@ class SqliteCatalog final : public Catalog {
           conn->prepare(
               "INSERT INTO items (dataset_id, project_id, workspace_id, team_id, name, "
               "blob_sha256, link, mime, size, width, height, meta, created_by, "
-              "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+              "created_at, updated_at, file_meta) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
       STOWAGE_TRY(stmt.bind_all(item.dataset_id, item.project_id, item.workspace_id, item.team_id,
                                 item.name, item.blob_sha256_hex, item.link, item.mime,
                                 static_cast<std::int64_t>(item.size), item.width, item.height,
-                                item.meta, user_ref(created_by), item.created_at, item.updated_at));
+                                item.meta, user_ref(created_by), item.created_at, item.updated_at,
+                                item.file_meta));
       if (Status s = stmt.run(); !s) {
         return explain(std::move(s).error(), ErrorCode::AlreadyExists,
                        "item '" + item.name + "' already exists" + in_dataset);
@@ -1054,6 +1063,81 @@ class SqliteCatalog final : public Catalog {
       if (!row) return out;
       out.push_back(stmt.int64(0));
     }
+  }
+
+  Status set_blob_file_meta(const std::string& sha256_hex, const std::string& file_meta) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn->prepare("UPDATE blobs SET file_meta = ? WHERE sha256_hex = ?"));
+      STOWAGE_TRY(stmt.bind_all(json_or_empty(file_meta), sha256_hex));
+      STOWAGE_TRY(stmt.run());
+    }
+    if (conn->changes() == 0) return not_found("blob " + sha256_hex + " not found");
+    return txn.commit();
+  }
+
+  Status set_item_links(const std::vector<LinkChange>& changes) override {
+    std::unordered_set<Id> seen;
+    for (const LinkChange& change : changes) {
+      if (change.link.empty()) {
+        return invalid("set links: the link of item " + std::to_string(change.item_id) +
+                       " is empty");
+      }
+      if (!seen.insert(change.item_id).second) {
+        return invalid("set links: item " + std::to_string(change.item_id) + " appears twice");
+      }
+    }
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    const std::string now = now_iso();
+    for (const LinkChange& change : changes) {
+      STOWAGE_ASSIGN_OR_RETURN(auto current, get_row(*conn, item_entity(), change.item_id));
+      if (change.expect_blob_sha256_hex && current.blob_sha256_hex != change.expect_blob_sha256_hex) {
+        return make_error(ErrorCode::PreconditionFailed,
+                          "item " + std::to_string(change.item_id) +
+                              " changed meanwhile: it no longer has the bytes that were copied");
+      }
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn->prepare("UPDATE items SET link = ?, blob_sha256 = NULL, "
+                                   "updated_at = ? WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind_all(change.link, now, change.item_id));
+      STOWAGE_TRY(stmt.run());
+    }
+    return txn.commit();
+  }
+
+  Status set_item_blobs(const std::vector<BlobChange>& changes) override {
+    std::unordered_set<Id> seen;
+    for (const BlobChange& change : changes) {
+      if (!seen.insert(change.item_id).second) {
+        return invalid("set blobs: item " + std::to_string(change.item_id) + " appears twice");
+      }
+    }
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    const std::string now = now_iso();
+    for (const BlobChange& change : changes) {
+      STOWAGE_ASSIGN_OR_RETURN(auto current, get_row(*conn, item_entity(), change.item_id));
+      if (change.expect_link && current.link != change.expect_link) {
+        return make_error(ErrorCode::PreconditionFailed,
+                          "item " + std::to_string(change.item_id) +
+                              " changed meanwhile: it no longer has the link that was copied");
+      }
+      auto blob = select_blob(*conn, change.blob_sha256_hex);
+      if (!blob) {
+        return explain(std::move(blob).error(), ErrorCode::NotFound,
+                       "item " + std::to_string(change.item_id) + ": blob " +
+                           change.blob_sha256_hex + " not found");
+      }
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn->prepare("UPDATE items SET blob_sha256 = ?, link = NULL, "
+                                   "updated_at = ? WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind_all(change.blob_sha256_hex, now, change.item_id));
+      STOWAGE_TRY(stmt.run());
+    }
+    return txn.commit();
   }
 
   Status remove_items(const std::vector<Id>& ids) override {

@@ -386,8 +386,16 @@ CREATE INDEX items_by_project ON items (project_id);
 CREATE INDEX items_by_blob ON items (blob_sha256) WHERE blob_sha256 IS NOT NULL;
 )sql";
 
+// Version 2: the probed container metadata of videos (streams, duration, frames), kept per blob
+// (probed once per distinct bytes) and per item (links have no blob).
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE blobs ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE items ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
+    Migration{2, kSchemaV2},
 };
 
 }  // namespace
