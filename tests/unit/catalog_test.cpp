@@ -670,6 +670,15 @@ TEST_F(CatalogTest, SwitchesItemsToLinksAndBackAllOrNothing) {
   EXPECT_FALSE(stored.link.has_value());
   EXPECT_EQ(stored.blob_key, blob.key);
   EXPECT_EQ(catalog_->get_item(b).value().link, "s3://bk/b.jpg");
+
+  // Link to link (cloud to cloud): guarded by the link the item had when it was copied.
+  EXPECT_EQ(catalog_->set_item_links({{b, "azure://c/b.jpg", std::nullopt, "s3://bk/old.jpg"}})
+                .error()
+                .code,
+            ErrorCode::PreconditionFailed);
+  EXPECT_EQ(catalog_->get_item(b).value().link, "s3://bk/b.jpg");
+  catalog_->set_item_links({{b, "azure://c/b.jpg", std::nullopt, "s3://bk/b.jpg"}}).value();
+  EXPECT_EQ(catalog_->get_item(b).value().link, "azure://c/b.jpg");
 }
 
 TEST_F(CatalogTest, KeepsFileMetaOnBlobsAndItems) {

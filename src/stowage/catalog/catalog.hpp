@@ -170,6 +170,10 @@ struct LinkChange {
   /// The blob the item must still have, so that an item replaced meanwhile is not switched to
   /// bytes copied from its old contents. Unset: whatever the item has now.
   std::optional<std::string> expect_blob_sha256_hex;
+  /// The link the item must still have (a linked item moved to another link: cloud to cloud),
+  /// so that an item relinked meanwhile is not switched to bytes copied from its old link.
+  /// Unset: whatever the item has now.
+  std::optional<std::string> expect_link;
 };
 
 /// Points a linked item at stored bytes (the reverse of LinkChange); the link is cleared.
@@ -290,8 +294,8 @@ class Catalog {
   /// The items among `names` that already exist in the dataset.
   virtual Result<std::vector<Item>> find_items_by_name(Id dataset_id,
                                                        const std::vector<std::string>& names) = 0;
-  /// Switches stored items to links in one transaction: all or none. NotFound for an unknown
-  /// item, PreconditionFailed when an item no longer has the expected blob, InvalidArgument for
+  /// Switches items to links in one transaction: all or none. NotFound for an unknown item,
+  /// PreconditionFailed when an item no longer has the expected blob or link, InvalidArgument for
   /// an empty link or an item named twice. Size, mime and metadata stay; blobs and bytes stay.
   virtual Status set_item_links(const std::vector<LinkChange>& changes) = 0;
   /// Switches linked items to stored blobs in one transaction: all or none. NotFound for an

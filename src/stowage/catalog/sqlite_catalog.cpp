@@ -1099,6 +1099,11 @@ class SqliteCatalog final : public Catalog {
                           "item " + std::to_string(change.item_id) +
                               " changed meanwhile: it no longer has the bytes that were copied");
       }
+      if (change.expect_link && current.link != change.expect_link) {
+        return make_error(ErrorCode::PreconditionFailed,
+                          "item " + std::to_string(change.item_id) +
+                              " changed meanwhile: it no longer has the link that was copied");
+      }
       STOWAGE_ASSIGN_OR_RETURN(
           Stmt stmt, conn->prepare("UPDATE items SET link = ?, blob_sha256 = NULL, "
                                    "updated_at = ? WHERE id = ?"));
