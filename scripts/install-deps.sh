@@ -19,6 +19,9 @@ packages=(
   # XML of the cloud providers' REST APIs (Azure Blob, S3); rclone, a real client that the
   # Azure tests cross-check with
   libpugixml-dev rclone
+  # videos (issue 9): FFmpeg's libraries, and its ffmpeg/ffprobe commands that the video tests
+  # make their clips with and check the probe against
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
 )
 
 missing=()
