@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 
@@ -47,31 +48,28 @@ Result<SourcePtr> open_source(const io::File& file) {
   return source;
 }
 
-}  // namespace
-
-Result<Rendered> render_preview(const io::File& file, const PreviewOptions& options,
-                                const RenderLimits& limits) {
-  ensure_vips();
-  // The header first: dimensions are known before any pixel is decoded.
-  int src_width = 0;
-  int src_height = 0;
-  {
-    STOWAGE_ASSIGN_OR_RETURN(auto source, open_source(file));
-    ImagePtr header(
-        vips_image_new_from_source(source.get(), "", "access", VIPS_ACCESS_SEQUENTIAL, nullptr));
-    if (!header) return vips_failure(ErrorCode::InvalidArgument, "preview: not a readable image");
-    src_width = vips_image_get_width(header.get());
-    src_height = vips_image_get_height(header.get());
-    const std::uint64_t pixels =
-        static_cast<std::uint64_t>(src_width) * static_cast<std::uint64_t>(src_height);
-    if (pixels > limits.max_pixels) {
-      return make_error(ErrorCode::TooLarge,
-                        "preview: the image has " + std::to_string(src_width) + "x" +
-                            std::to_string(src_height) + " pixels, more than the " +
-                            std::to_string(limits.max_pixels) + " previews are made of");
-    }
+/// TooLarge past the limit, before any pixel is decoded or allocated.
+Status check_pixels(int width, int height, const RenderLimits& limits) {
+  const std::uint64_t pixels = static_cast<std::uint64_t>(std::max(width, 0)) *
+                               static_cast<std::uint64_t>(std::max(height, 0));
+  if (pixels > limits.max_pixels) {
+    return make_error(ErrorCode::TooLarge, "preview: the image has " + std::to_string(width) + "x" +
+                                               std::to_string(height) + " pixels, more than the " +
+                                               std::to_string(limits.max_pixels) +
+                                               " previews are made of");
   }
+  return {};
+}
 
+/// The box and mode of vips_thumbnail for a source of src_width x src_height.
+struct Box {
+  int width;
+  int height;
+  VipsSize size;
+  VipsInteresting crop;
+};
+
+Box plan_box(int src_width, int src_height, const PreviewOptions& options) {
   ResizeType type = options.resize;
   const bool both = options.width > 0 && options.height > 0;
   if (type == ResizeType::Auto) {
@@ -85,21 +83,17 @@ Result<Rendered> render_preview(const io::File& file, const PreviewOptions& opti
 
   // VIPS_MAX_COORD for an unset side makes the other side the only constraint; with both
   // unset and no enlargement the picture keeps its size.
-  const int width = options.width > 0 ? options.width : VIPS_MAX_COORD;
-  const int height = options.height > 0 ? options.height : VIPS_MAX_COORD;
-  VipsSize size = options.enlarge ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN;
-  if (type == ResizeType::Force) size = VIPS_SIZE_FORCE;
-  const VipsInteresting crop =
-      type == ResizeType::Fill ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE;
+  Box box;
+  box.width = options.width > 0 ? options.width : VIPS_MAX_COORD;
+  box.height = options.height > 0 ? options.height : VIPS_MAX_COORD;
+  box.size = options.enlarge ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN;
+  if (type == ResizeType::Force) box.size = VIPS_SIZE_FORCE;
+  box.crop = type == ResizeType::Fill ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE;
+  return box;
+}
 
-  STOWAGE_ASSIGN_OR_RETURN(auto source, open_source(file));
-  VipsImage* raw = nullptr;
-  if (vips_thumbnail_source(source.get(), &raw, width, "height", height, "size", size, "crop", crop,
-                            nullptr) != 0) {
-    return vips_failure(ErrorCode::InvalidArgument, "preview: cannot decode the image");
-  }
-  ImagePtr image(raw);
-
+/// Encodes a resized image per the options (JPEG flattened on white).
+Result<Rendered> encode(ImagePtr image, const PreviewOptions& options) {
   if (options.format == Format::Jpeg && vips_image_hasalpha(image.get())) {
     VipsArrayDouble* white = vips_array_double_newv(1, 255.0);
     VipsImage* flat = nullptr;
@@ -134,6 +128,69 @@ Result<Rendered> render_preview(const io::File& file, const PreviewOptions& opti
   out.width = vips_image_get_width(image.get());
   out.height = vips_image_get_height(image.get());
   return out;
+}
+
+}  // namespace
+
+Result<Rendered> render_preview(const io::File& file, const PreviewOptions& options,
+                                const RenderLimits& limits) {
+  ensure_vips();
+  // The header first: dimensions are known before any pixel is decoded.
+  int src_width = 0;
+  int src_height = 0;
+  {
+    STOWAGE_ASSIGN_OR_RETURN(auto source, open_source(file));
+    ImagePtr header(
+        vips_image_new_from_source(source.get(), "", "access", VIPS_ACCESS_SEQUENTIAL, nullptr));
+    if (!header) return vips_failure(ErrorCode::InvalidArgument, "preview: not a readable image");
+    src_width = vips_image_get_width(header.get());
+    src_height = vips_image_get_height(header.get());
+    STOWAGE_TRY(check_pixels(src_width, src_height, limits));
+  }
+
+  const Box box = plan_box(src_width, src_height, options);
+  STOWAGE_ASSIGN_OR_RETURN(auto source, open_source(file));
+  VipsImage* raw = nullptr;
+  if (vips_thumbnail_source(source.get(), &raw, box.width, "height", box.height, "size", box.size,
+                            "crop", box.crop, nullptr) != 0) {
+    return vips_failure(ErrorCode::InvalidArgument, "preview: cannot decode the image");
+  }
+  return encode(ImagePtr(raw), options);
+}
+
+Result<Rendered> render_frame_preview(const media::VideoFrame& frame, const PreviewOptions& options,
+                                      const RenderLimits& limits) {
+  ensure_vips();
+  STOWAGE_TRY(check_pixels(frame.width, frame.height, limits));
+  const std::size_t bytes = static_cast<std::size_t>(frame.width) * frame.height * 3;
+  if (frame.width <= 0 || frame.height <= 0 || frame.rgb.size() != bytes) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "preview: the frame's pixels do not match its size");
+  }
+  // libvips reads the frame's memory in place; `frame` outlives every image made from it here.
+  ImagePtr image(vips_image_new_from_memory(frame.rgb.data(), bytes, frame.width, frame.height, 3,
+                                            VIPS_FORMAT_UCHAR));
+  if (!image) return vips_failure(ErrorCode::Internal, "preview: cannot wrap the frame");
+  if (frame.rotation_degrees == 90 || frame.rotation_degrees == 180 ||
+      frame.rotation_degrees == 270) {
+    // Phone videos store their pictures sideways with a display rotation; show them upright.
+    const VipsAngle angle = frame.rotation_degrees == 90    ? VIPS_ANGLE_D90
+                            : frame.rotation_degrees == 180 ? VIPS_ANGLE_D180
+                                                            : VIPS_ANGLE_D270;
+    VipsImage* turned = nullptr;
+    if (vips_rot(image.get(), &turned, angle, nullptr) != 0) {
+      return vips_failure(ErrorCode::Internal, "preview: rotate the frame");
+    }
+    image.reset(turned);
+  }
+  const Box box =
+      plan_box(vips_image_get_width(image.get()), vips_image_get_height(image.get()), options);
+  VipsImage* raw = nullptr;
+  if (vips_thumbnail_image(image.get(), &raw, box.width, "height", box.height, "size", box.size,
+                           "crop", box.crop, nullptr) != 0) {
+    return vips_failure(ErrorCode::Internal, "preview: cannot resize the frame");
+  }
+  return encode(ImagePtr(raw), options);
 }
 
 }  // namespace stowage::preview

@@ -6,6 +6,7 @@
 
 #include "stowage/base/error.hpp"
 #include "stowage/io/file.hpp"
+#include "stowage/media/video.hpp"
 #include "stowage/preview/options.hpp"
 
 namespace stowage::preview {
@@ -32,5 +33,12 @@ struct Rendered {
 /// TooLarge past `limits.max_pixels`; InvalidArgument for bytes that are not a readable image.
 Result<Rendered> render_preview(const io::File& source, const PreviewOptions& options,
                                 const RenderLimits& limits = {});
+
+/// Makes the preview of a decoded video frame (media::decode_video_frame()): turned upright per
+/// its display rotation, then resized and encoded exactly as render_preview() does an image.
+/// TooLarge past `limits.max_pixels`, checked before libvips allocates anything;
+/// InvalidArgument when the pixels do not match the frame's size. Blocking (CPU); thread-safe.
+Result<Rendered> render_frame_preview(const media::VideoFrame& frame, const PreviewOptions& options,
+                                      const RenderLimits& limits = {});
 
 }  // namespace stowage::preview
