@@ -380,9 +380,8 @@ std::uint32_t le32(const std::byte* p) {
 /// has: the file was cut (an upload that stopped half way), and the frames that are there would
 /// not cover the duration the header declares. (FFmpeg itself reads what is there and logs
 /// "File ended prematurely"; ffprobe then counts the frames before the cut.)
-Status check_declared_length(const AVFormatContext* fmt, std::span<const std::byte> head,
+Status check_declared_length(std::string_view name, std::span<const std::byte> head,
                              std::uint64_t file_size) {
-  const std::string_view name = fmt->iformat->name;
   std::optional<std::uint64_t> end;
   std::string_view what;
   if (name.starts_with("matroska")) {
@@ -485,15 +484,21 @@ Result<Container> Container::open(SourceIo& io, const ProbeLimits& limits) {
   rc = avformat_open_input(&c.fmt_, nullptr, format, nullptr);  // frees fmt_ on failure
   if (rc < 0) {
     if (io.failure()) return *io.failure();
+    // Say "truncated" when the file says so, rather than FFmpeg's view of the symptom.
+    const std::string why = ffmpeg_reason(rc);
+    std::string cut;
     if (std::string_view(format->name).starts_with("mov,")) {
-      const std::string why = ffmpeg_reason(rc);
-      if (std::string cut = mov_truncation(io); !cut.empty()) {
-        return make_error(ErrorCode::InvalidArgument, cut + " (FFmpeg: " + why + ")");
-      }
+      cut = mov_truncation(io);
+    } else if (auto declared = check_declared_length(format->name, io.head(), io.size());
+               !declared) {
+      cut = declared.error().message;
     }
-    return ffmpeg_failure(io, rc, "not a video container FFmpeg can read");
+    if (!cut.empty()) {
+      return make_error(ErrorCode::InvalidArgument, cut + " (FFmpeg: " + why + ")");
+    }
+    return make_error(ErrorCode::InvalidArgument, "not a video container FFmpeg can read: " + why);
   }
-  STOWAGE_TRY(check_declared_length(c.fmt_, io.head(), io.size()));
+  STOWAGE_TRY(check_declared_length(format->name, io.head(), io.size()));
   if (c.fmt_->nb_streams > static_cast<unsigned>(limits.max_streams)) {
     return make_error(ErrorCode::TooLarge, "video: " + std::to_string(c.fmt_->nb_streams) +
                                                " streams, more than the " +
