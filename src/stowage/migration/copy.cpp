@@ -26,6 +26,15 @@ Error annotate(Error error, std::string_view op, const ObjectStore& store,
   return error;
 }
 
+/// The source does not hold the bytes the caller expects (CopyOptions::expected_sha256_hex): not
+/// retryable, since reading it again gives the same bytes.
+Error unexpected_content(const ObjectStore& source, const ObjectPath& path,
+                         const std::string& sha256_hex, const CopyOptions& options) {
+  return make_error(ErrorCode::Corrupt, "read " + describe(source, path) + ": the bytes hash to " +
+                                            sha256_hex + ", not to the expected " +
+                                            options.expected_sha256_hex);
+}
+
 /// One attempt at streaming `source` into a new object at `target_path`, then verifying it.
 /// Returns the SHA-256 and the committed target's etag.
 struct Attempt {
@@ -74,6 +83,9 @@ Result<Attempt> copy_once(ObjectStore& source, const ObjectInfo& source_info, Ob
                                std::to_string(source_info.size) + " were listed"));
   }
   const std::string sha256_hex = io::to_hex(sha.finish());
+  if (!options.expected_sha256_hex.empty() && sha256_hex != options.expected_sha256_hex) {
+    return fail(unexpected_content(source, source_info.path, sha256_hex, options));
+  }
   auto committed = (*writer)->commit();
   if (!committed) return fail(annotate(committed.error(), "commit", target, target_path));
 
@@ -141,6 +153,10 @@ Result<CopyResult> copy_object(ObjectStore& source, const ObjectInfo& listed, Ob
       if (!entry) return entry.error();
       if (*entry && (*entry)->size_bytes == source_info.size &&
           (*entry)->source_etag == source_info.etag && (*entry)->target_etag == existing->etag) {
+        if (!options.expected_sha256_hex.empty() &&
+            (*entry)->sha256_hex != options.expected_sha256_hex) {
+          return unexpected_content(source, source_info.path, (*entry)->sha256_hex, options);
+        }
         result.outcome = CopyOutcome::Skipped;
         result.sha256_hex = (*entry)->sha256_hex;
         return result;
@@ -165,6 +181,9 @@ Result<CopyResult> copy_object(ObjectStore& source, const ObjectInfo& listed, Ob
       });
     }
     if (!here) return here.error();
+    if (!options.expected_sha256_hex.empty() && here->first != options.expected_sha256_hex) {
+      return unexpected_content(source, source_info.path, here->first, options);
+    }
     if (here->first == there->first && here->second == there->second) {
       result.outcome = CopyOutcome::Skipped;
       result.sha256_hex = here->first;

@@ -33,6 +33,10 @@ struct CopyOptions {
   /// Called (from the copying thread) with each chunk's size as it is handed to the target,
   /// for progress. May be empty.
   std::function<void(std::uint64_t bytes)> on_bytes;
+  /// When not empty, the SHA-256 (lower-case hex) the source's bytes must have, e.g. the name of
+  /// a content-addressed blob: a source that hashes otherwise fails Corrupt, is not retried and
+  /// is never committed at the target (nor counted as already there).
+  std::string expected_sha256_hex;
 };
 
 enum class CopyOutcome {

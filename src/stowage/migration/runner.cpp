@@ -88,8 +88,14 @@ void work(TaskQueue& queue, Shared& shared, const RunOptions& options) {
       shared.bytes_streaming += n;
       if (options.copy.on_bytes) options.copy.on_bytes(n);
     };
-    auto done = copy_object(*task->source, task->source_info, *task->target, task->target_path,
-                            copy);
+    Result<CopyResult> done = make_error(ErrorCode::Internal, "not copied");
+    if (auto prepared = task->prepare ? task->prepare(*task) : Status{}; !prepared) {
+      done = prepared.error();
+    } else {
+      copy.expected_sha256_hex = task->expected_sha256_hex;
+      done = copy_object(*task->source, task->source_info, *task->target, task->target_path, copy);
+    }
+    if (task->on_done) task->on_done(done);
     shared.bytes_streaming -= streamed;
     shared.bytes_finished += task->source_info.size;
     std::lock_guard lock(shared.mutex);

@@ -20,6 +20,15 @@ struct CopyTask {
   store::ObjectInfo source_info;  ///< as listed (path, size, etag)
   store::ObjectStore* target = nullptr;
   store::ObjectPath target_path;
+  /// The SHA-256 the source must have (CopyOptions::expected_sha256_hex); empty: any.
+  std::string expected_sha256_hex;
+  /// Called on the worker thread before the copy; may fill in or change the task (stat the
+  /// source, choose the target from the content) so that such per-object work runs with the
+  /// run's concurrency rather than in the pager. An error fails the task, nothing is copied.
+  std::function<Status(CopyTask&)> prepare;
+  /// Called on the worker thread with the task's outcome (also a failed prepare), e.g. to act
+  /// on each verified copy. Runs before the copy is counted in the progress.
+  std::function<void(const Result<CopyResult>&)> on_done;
 };
 
 /// Hands out the tasks a page at a time; an empty page means there are no more. Called from
