@@ -67,6 +67,23 @@ struct LinksImportOptions {
 int run_links_import(const config::Config& config, const LinksImportOptions& options,
                      std::ostream& out, std::ostream& err);
 
+/// Options of `stowage migrate storage`.
+struct MigrateStorageOptions {
+  /// A .env file describing the target storage, or the name of a remote_links.yml connection.
+  std::string to;
+  bool dry_run = false;
+  std::size_t concurrency = 8;
+  bool json = false;
+};
+/// `stowage migrate storage --to TARGET`: copies every object of the instance's two buckets
+/// from the configured storage to the same buckets and keys at the target, verified by SHA-256
+/// and journaled under DATA_PATH/migrations/ so that a rerun skips what is done. Never deletes
+/// at the source. Progress on stderr (a bar on a terminal), the summary (or --json) on stdout.
+/// 0 when every object is at the target and verified, 1 when some failed, 2 for bad usage or
+/// configuration (e.g. a missing target bucket).
+int run_migrate_storage(config::Config config, const MigrateStorageOptions& options,
+                        std::ostream& out, std::ostream& err);
+
 /// Prints `rows` under `header` in aligned columns separated by two spaces, with a dashed rule
 /// under the header.
 void print_table(std::ostream& out, const std::vector<std::string>& header,

@@ -22,6 +22,20 @@ constexpr std::string_view kTokenCreateHelp =
     "first bootstraps user admin as `stowage serve` does, writing admin's first token to "
     "DATA_PATH/admin-token (mode 0600). An unknown user exits with 2.";
 
+constexpr std::string_view kMigrateStorageHelp =
+    "Copy every object of the two buckets (<prefix>-public, <prefix>-private) from the storage in "
+    "use to the same buckets and keys at the target: the docs' migration from local storage, "
+    "and cloud to cloud. Objects stream with bounded memory, every copy is verified by SHA-256 "
+    "read back from the target, and verified copies are journaled under DATA_PATH/migrations/, "
+    "so a rerun (after a failure or a kill) skips them. Nothing is deleted. The target buckets "
+    "must exist. Afterwards switch STORAGE_PROVIDER to the target and restart. Exits 0 when "
+    "everything is copied and verified, 1 when objects failed (rerun to retry), 2 for bad usage "
+    "or configuration.";
+constexpr std::string_view kMigrateToHelp =
+    "The target: a .env file with its STORAGE_PROVIDER, STORAGE_ENDPOINT, keys etc. (the .env you "
+    "will switch to; a path, or a name ending in .env), or the name of a connection in "
+    "remote_links.yml (its provider, endpoint and credentials)";
+
 int run(int argc, char** argv) {
   CLI::App app{
       "Stowage: a storage gateway for computer-vision datasets.\n"
@@ -65,6 +79,21 @@ int run(int argc, char** argv) {
   import->add_option("--dataset", import_options.dataset_id, "The dataset's id")->required();
   import->add_flag("--no-metadata", no_metadata,
                    "Do not read the objects for mime, size and dimensions");
+  CLI::App* migrate = app.add_subcommand("migrate", "Move bytes between storages.");
+  migrate->require_subcommand(1);
+  MigrateStorageOptions storage_options;
+  CLI::App* migrate_storage = migrate->add_subcommand("storage", std::string(kMigrateStorageHelp));
+  migrate_storage->add_option("--to", storage_options.to, std::string(kMigrateToHelp))
+      ->required()
+      ->type_name("ENV_FILE|CONNECTION");
+  migrate_storage->add_flag("--dry-run", storage_options.dry_run,
+                            "List and compare both sides; write nothing");
+  migrate_storage
+      ->add_option("--concurrency", storage_options.concurrency, "Objects copied at once")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  migrate_storage->add_flag("--json", storage_options.json,
+                            "Print the summary as one JSON object on stdout");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
 
   try {
@@ -102,6 +131,9 @@ int run(int argc, char** argv) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }
     return run_links_import(cfg, import_options, std::cout, std::cerr);
+  }
+  if (migrate_storage->parsed()) {
+    return run_migrate_storage(cfg, storage_options, std::cout, std::cerr);
   }
   return fail(std::cerr, "no subcommand (see --help)", kExitUsage);
 }
