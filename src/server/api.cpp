@@ -366,6 +366,67 @@ json::value item_json(const catalog::Item& i, const std::string& base_url,
   return o;
 }
 
+/// The processingPath of a video item: what the SDK's image_preview_url puts after
+/// `videoframe/<position>/`, and what the previews handler resolves back to the item.
+std::string processing_path(Id id) { return std::string(kVideoProcessingPrefix) + std::to_string(id); }
+
+/// A video's JSON (VideoInfo, shared/spec/api.md 1.4): the SDK reads frames, size and duration
+/// from `fileMeta`.
+json::value video_json(const catalog::Item& i, const std::string& base_url,
+                       const service::ServiceOptions& options) {
+  json::object o;
+  o["id"] = i.id;
+  o["name"] = i.name;
+  if (i.blob_sha256_hex) {
+    o["hash"] = service::Service::hash_hex_to_base64(*i.blob_sha256_hex);
+  } else {
+    o["hash"] = nullptr;
+  }
+  if (i.link) {
+    o["link"] = *i.link;
+  } else {
+    o["link"] = nullptr;
+  }
+  o["teamId"] = i.team_id;
+  o["workspaceId"] = i.workspace_id;
+  o["projectId"] = i.project_id;
+  o["datasetId"] = i.dataset_id;
+  if (i.blob_sha256_hex) {
+    const std::string path = "/" + i.blob_bucket + "/" + i.blob_key;
+    o["pathOriginal"] = path;
+    o["fullStorageUrl"] = base_url + path;
+  } else {
+    o["pathOriginal"] = nullptr;
+    o["fullStorageUrl"] = i.link ? json::value(*i.link) : json::value(nullptr);
+  }
+  json::value file_meta = parse_object_text(i.file_meta);
+  json::object& fm = file_meta.as_object();
+  fm["mime"] = i.mime;
+  fm["size"] = std::to_string(i.size);  // a string, as Supervisely sends it
+  if (!fm.contains("duration")) fm["duration"] = 0.0;
+  if (!fm.contains("framesCount")) fm["framesCount"] = 0;
+  if (!fm.contains("framesToTimecodes")) fm["framesToTimecodes"] = json::array{};
+  if (!fm.contains("streams")) fm["streams"] = json::array{};
+  if (i.width && !fm.contains("width")) fm["width"] = *i.width;
+  if (i.height && !fm.contains("height")) fm["height"] = *i.height;
+  o["fileMeta"] = std::move(file_meta);
+  o["meta"] = parse_object_text(i.meta);
+  o["customData"] = json::object{};
+  o["tags"] = json::array{};
+  o["createdAt"] = i.created_at;
+  o["updatedAt"] = i.updated_at;
+  o["createdBy"] = i.created_by_login;
+  o["description"] = "";
+  const std::string processing = processing_path(i.id);
+  o["processingPath"] = processing;
+  if (options.sign_preview) {
+    const std::string source = std::string(kVideoFrameSource) + "33p/" + processing;
+    o["previewUrl"] = base_url + std::string(kSdkVideoPreviewPrefix) + source +
+                      "?videoStreamIndex=0&" + options.sign_preview(source);
+  }
+  return o;
+}
+
 }  // namespace
 
 namespace {
@@ -666,6 +727,148 @@ Result<ApiResponse> images_bulk_remove(Call& c) {
   return json_response({{"success", true}});
 }
 
+// --- Videos (shared/spec/api.md 1.4) and links of stored items ---------------------------------
+
+/// One video to add: `{"title", "hash"|"link", "meta": {"videoStreamIndex": N, ...}}`.
+Result<service::Service::NewItem> new_item(const Params& ip) {
+  STOWAGE_TRY(ip.require_object());
+  service::Service::NewItem item;
+  STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("title"));
+  if (item.name.empty()) {
+    STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("name"));
+  }
+  STOWAGE_ASSIGN_OR_RETURN(std::string link, ip.string_field("link"));
+  STOWAGE_ASSIGN_OR_RETURN(std::string hash, ip.string_field("hash"));
+  if (!link.empty()) {
+    item.link = std::move(link);
+  } else if (!hash.empty()) {
+    item.hash_base64 = std::move(hash);
+  } else {
+    return bad_request("every item needs a 'hash' or a 'link'");
+  }
+  STOWAGE_ASSIGN_OR_RETURN(item.meta, ip.object_text("meta"));
+  if (const auto* meta = ip.get("meta"); meta && meta->is_object()) {
+    if (const auto* index = meta->get_object().if_contains("videoStreamIndex")) {
+      if (!index->is_null()) {
+        STOWAGE_ASSIGN_OR_RETURN(std::int64_t n, Params::as_int(*index, "videoStreamIndex"));
+        item.video_stream_index = static_cast<int>(n);
+      }
+    }
+  }
+  return item;
+}
+
+Result<ApiResponse> videos_bulk_add(Call& c) {
+  STOWAGE_ASSIGN_OR_RETURN(Id dataset_id, c.params.int_field("datasetId"));
+  const auto* videos = c.params.get("videos");
+  if (videos == nullptr || !videos->is_array())
+    return bad_request("field 'videos' must be an array");
+  std::vector<service::Service::NewItem> items;
+  std::vector<std::string> names;
+  for (const auto& entry : videos->get_array()) {
+    STOWAGE_ASSIGN_OR_RETURN(auto item, new_item(Params(entry)));
+    names.push_back(item.name);
+    items.push_back(std::move(item));
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto conflicts, c.service.name_conflicts(c.who(), dataset_id, names));
+  if (!conflicts.empty()) return nonunique_response(conflicts);
+  auto added = c.service.add_items(c.who(), dataset_id, items, /*force_metadata=*/true,
+                                   service::MediaKind::Video);
+  if (!added && added.error().code == ErrorCode::AlreadyExists) {
+    STOWAGE_ASSIGN_OR_RETURN(auto raced, c.service.name_conflicts(c.who(), dataset_id, names));
+    return nonunique_response(raced);
+  }
+  if (!added) return added.error();
+  json::array out;
+  for (const auto& item : *added) {
+    out.push_back(video_json(item, c.request.base_url, c.service.options()));
+  }
+  return json_response(out);
+}
+
+Result<ApiResponse> videos_list(Call& c) {
+  STOWAGE_ASSIGN_OR_RETURN(auto dataset_id, c.params.optional_int("datasetId"));
+  STOWAGE_ASSIGN_OR_RETURN(auto project_id, c.params.optional_int("projectId"));
+  if (dataset_id.has_value() == project_id.has_value()) {
+    return bad_request("videos.list needs exactly one of 'datasetId' and 'projectId'");
+  }
+  if (dataset_id) STOWAGE_TRY(c.service.dataset(c.who(), *dataset_id));
+  if (project_id) STOWAGE_TRY(c.service.project(c.who(), *project_id));
+  STOWAGE_ASSIGN_OR_RETURN(auto q, list_query(c.params));
+  STOWAGE_ASSIGN_OR_RETURN(auto page, c.service.catalog().list_items(dataset_id, project_id, q));
+  const std::string& base = c.request.base_url;
+  const auto& options = c.service.options();
+  return json_response(
+      page_json(page, q, [&](const catalog::Item& i) { return video_json(i, base, options); }));
+}
+
+Result<ApiResponse> videos_info(Call& c) {
+  STOWAGE_ASSIGN_OR_RETURN(Id id, c.params.int_field("id"));
+  STOWAGE_ASSIGN_OR_RETURN(auto item, c.service.item(c.who(), id));
+  return json_response(video_json(item, c.request.base_url, c.service.options()));
+}
+
+Result<ApiResponse> videos_bulk_remove(Call& c) {
+  const char* key = c.params.get("videoIds") ? "videoIds" : "ids";
+  STOWAGE_ASSIGN_OR_RETURN(auto ids, id_list(c.params, key));
+  STOWAGE_TRY(c.service.remove_items(c.who(), ids));
+  return json_response({{"success", true}});
+}
+
+Result<ApiResponse> video_metas(Call& c) {
+  const auto* hashes = c.params.get("hashes");
+  if (hashes == nullptr || !hashes->is_array()) {
+    return bad_request("field 'hashes' must be an array of hashes");
+  }
+  std::vector<std::string> list;
+  for (const auto& h : hashes->get_array()) {
+    if (!h.is_string()) return bad_request("every hash must be a string");
+    list.emplace_back(h.get_string());
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto metas, c.service.video_metas(list));
+  json::array out;
+  for (std::size_t i = 0; i < metas.size(); ++i) {
+    out.push_back(json::object{{"hash", list[i]}, {"meta", parse_object_text(metas[i])}});
+  }
+  return json_response(out);
+}
+
+/// images.update.links / videos.update.links: `{"images"|"videos": [{"id", "link"}],
+/// "clearLocalDataSource": true}`. Links are checked to exist with the item's size unless
+/// `"checkExists": false`.
+Result<ApiResponse> update_links(Call& c, service::MediaKind kind) {
+  const std::string_view key = kind == service::MediaKind::Video ? "videos" : "images";
+  const auto* entries = c.params.get(key);
+  if (entries == nullptr || !entries->is_array()) {
+    return bad_request("field '" + std::string(key) + "' must be an array of {id, link}");
+  }
+  STOWAGE_ASSIGN_OR_RETURN(bool clear, c.params.bool_field("clearLocalDataSource", true));
+  if (!clear) {
+    return bad_request(
+        "clearLocalDataSource=false is not supported: an item has stored bytes or a link");
+  }
+  STOWAGE_ASSIGN_OR_RETURN(bool check, c.params.bool_field("checkExists", true));
+  std::vector<service::Service::LinkUpdate> updates;
+  for (const auto& entry : entries->get_array()) {
+    const Params ep(entry);
+    STOWAGE_TRY(ep.require_object());
+    service::Service::LinkUpdate u;
+    STOWAGE_ASSIGN_OR_RETURN(u.item_id, ep.int_field("id"));
+    STOWAGE_ASSIGN_OR_RETURN(u.link, ep.string_field("link"));
+    if (u.link.empty()) return bad_request("every entry needs a 'link'");
+    updates.push_back(std::move(u));
+  }
+  STOWAGE_TRY(c.service.set_links(c.who(), kind, updates, check));
+  return json_response({{"success", true}});
+}
+
+Result<ApiResponse> images_update_links(Call& c) {
+  return update_links(c, service::MediaKind::Image);
+}
+Result<ApiResponse> videos_update_links(Call& c) {
+  return update_links(c, service::MediaKind::Video);
+}
+
 // --- remote-storage.* (shared/spec/api.md 1.5) ---------------------------------------------------
 
 std::string iso_time(std::chrono::system_clock::time_point t) {
@@ -898,6 +1101,14 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
       {"images.download", images_download},
       {"images.bulk.download", images_bulk_download},
       {"images.bulk.remove", images_bulk_remove},
+      {"images.update.links", images_update_links},
+      {"videos.bulk.add", videos_bulk_add},
+      {"videos.list", videos_list},
+      {"videos.info", videos_info},
+      {"videos.download", images_download},
+      {"videos.bulk.remove", videos_bulk_remove},
+      {"videos.update.links", videos_update_links},
+      {"import-storage.internal.meta.list", video_metas},
       {"remote-storage.list", remote_list},
       {"remote-storage.exists", remote_exists},
       {"remote-storage.stat", remote_stat},
@@ -938,7 +1149,8 @@ std::optional<catalog::Id> Api::download_id(const ApiRequest& request) {
 bool Api::handles(std::string_view method) { return handlers().contains(method); }
 
 bool Api::is_upload(std::string_view method) {
-  return method == "images.bulk.upload" || method == "remote-storage.upload";
+  return method == "images.bulk.upload" || method == "videos.bulk.upload" ||
+         method == "remote-storage.upload";
 }
 
 int Api::http_status(ErrorCode code) {

@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <charconv>
 #include <vector>
 
 #include "server/api.hpp"
+#include "stowage/media/video.hpp"
 
 namespace stowage::server {
 namespace {
@@ -85,6 +88,23 @@ Result<Reply> Previews::serve(std::string_view target, const std::string& api_to
   }
   STOWAGE_ASSIGN_OR_RETURN(auto request,
                            preview::parse_preview_path(path.substr(kPreviewsPrefix.size())));
+  if (std::string_view(request.source).starts_with(kVideoFrameSource)) {
+    std::optional<int> stream;
+    if (const auto q = target.find('?'); q != std::string_view::npos) {
+      auto url = boost::urls::parse_origin_form(target);
+      for (const auto& param : url->params()) {
+        if (param.key != "videoStreamIndex") continue;
+        int n = 0;
+        const auto [end, ec] =
+            std::from_chars(param.value.data(), param.value.data() + param.value.size(), n);
+        if (ec != std::errc() || end != param.value.data() + param.value.size() || n < 0) {
+          return make_error(ErrorCode::InvalidArgument, "videoStreamIndex must be a number");
+        }
+        stream = n;
+      }
+    }
+    return serve_video_frame(request, stream, expires, signature, api_token);
+  }
 
   // The source: a stored blob of this instance, in one of its two buckets.
   const std::string_view source = request.source;
@@ -131,6 +151,11 @@ Result<Reply> Previews::serve(std::string_view target, const std::string& api_to
     return rendered;
   };
 
+  return cached_reply(*hash + "\n" + request.options.canonical(), render);
+}
+
+Result<Reply> Previews::cached_reply(const std::string& key,
+                                     const std::function<Result<preview::Rendered>()>& render) {
   Reply reply;
   reply.cache_control = kCacheControl;
   if (preview_cache_ == nullptr) {
@@ -139,7 +164,6 @@ Result<Reply> Previews::serve(std::string_view target, const std::string& api_to
     reply.body = std::move(rendered.bytes);
     return reply;
   }
-  const std::string key = *hash + "\n" + request.options.canonical();
   STOWAGE_ASSIGN_OR_RETURN(
       auto hit,
       preview_cache_->get_or_fill(key, [&](cache::EntryWriter& writer) -> Result<std::string> {
@@ -153,6 +177,83 @@ Result<Reply> Previews::serve(std::string_view target, const std::string& api_to
                            hit.file.read_at(0, std::as_writable_bytes(std::span(reply.body))));
   if (n != hit.size) return make_error(ErrorCode::Corrupt, "preview cache entry is short");
   return reply;
+}
+
+Result<Reply> Previews::serve_video_frame(const preview::PreviewPath& request,
+                                          std::optional<int> stream_index,
+                                          const std::string& expires,
+                                          const std::string& signature,
+                                          const std::string& api_token) {
+  // <position>/v/<item id>: the SDK's image_preview_url with a video item's processingPath.
+  const std::string_view source = request.source;
+  const std::string_view rest = source.substr(kVideoFrameSource.size());
+  const auto slash = rest.find('/');
+  const auto not_found = make_error(ErrorCode::NotFound, "no video at that path");
+  if (slash == std::string_view::npos) return not_found;
+  STOWAGE_ASSIGN_OR_RETURN(auto position, media::FramePosition::parse(rest.substr(0, slash)));
+  std::string_view processing = rest.substr(slash + 1);
+  if (!processing.starts_with(kVideoProcessingPrefix)) return not_found;
+  processing.remove_prefix(kVideoProcessingPrefix.size());
+  catalog::Id id = 0;
+  const auto [end, ec] = std::from_chars(processing.data(), processing.data() + processing.size(), id);
+  if (ec != std::errc() || end != processing.data() + processing.size()) return not_found;
+
+  service::ItemSource item;
+  if (!signature.empty() || !expires.empty()) {
+    if (signer_ == nullptr) {
+      return make_error(ErrorCode::PermissionDenied, "signed preview URLs are not enabled");
+    }
+    STOWAGE_TRY(signer_->verify(source, expires, signature, std::chrono::system_clock::now()));
+    auto found = service_.catalog().get_item(id);
+    if (!found) return found.error().code == ErrorCode::NotFound ? not_found : found.error();
+    STOWAGE_ASSIGN_OR_RETURN(item, service_.locate(std::move(*found)));
+  } else {
+    STOWAGE_ASSIGN_OR_RETURN(auto who, service_.authenticate(api_token));
+    STOWAGE_ASSIGN_OR_RETURN(item, service_.item_source(who, id));
+  }
+  if (!item.item.mime.starts_with("video/")) return not_found;
+  // The item's own stream unless the URL names another one (the SDK always sends 0).
+  int stream = 0;
+  {
+    boost::system::error_code jec;
+    const auto meta = boost::json::parse(item.item.file_meta, jec);
+    if (!jec && meta.is_object()) {
+      if (const auto* index = meta.get_object().if_contains("index"); index && index->is_int64()) {
+        stream = static_cast<int>(index->get_int64());
+      }
+    }
+  }
+  if (stream_index && *stream_index != 0) stream = *stream_index;
+
+  store::ObjectStore& store = item.store ? *item.store : service_.store();
+  STOWAGE_ASSIGN_OR_RETURN(auto info, store.stat(item.path));
+  auto render = [&]() -> Result<preview::Rendered> {
+    const auto started = std::chrono::steady_clock::now();
+    std::unique_ptr<io::RandomAccessReader> reader;
+    if (!item.store && storage_cache_ != nullptr && storage_cache_->cache() != nullptr &&
+        !store.capabilities().native_files) {
+      if (auto cached = storage_cache_->open_cached(item.path)) {
+        reader = std::make_unique<io::FileRandomReader>(std::move(cached->file), cached->info.size);
+      }
+    }
+    if (!reader) {
+      STOWAGE_ASSIGN_OR_RETURN(reader, store.open_random(info));
+    }
+    STOWAGE_ASSIGN_OR_RETURN(auto frame, media::decode_video_frame(*reader, stream, position));
+    STOWAGE_ASSIGN_OR_RETURN(auto rendered,
+                             preview::render_frame_preview(frame, request.options, options_.limits));
+    if (rendered_) rendered_->inc();
+    if (render_seconds_) render_seconds_->observe(std::chrono::steady_clock::now() - started);
+    return rendered;
+  };
+
+  // Stored bytes never change under a hash; a link's may, so its version is in the key.
+  const std::string bytes_key = item.item.blob_sha256_hex
+                                    ? *item.item.blob_sha256_hex
+                                    : item.item.link.value_or("") + "\n" + info.etag;
+  const std::string key = "videoframe\n" + bytes_key + "\n" + std::to_string(stream) + "\n" +
+                          std::string(rest.substr(0, slash)) + "\n" + request.options.canonical();
+  return cached_reply(key, render);
 }
 
 Result<io::File> Previews::open_original(const store::ObjectPath& path) {

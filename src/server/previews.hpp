@@ -4,12 +4,15 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "stowage/cache/caching_store.hpp"
 #include "stowage/cache/disk_cache.hpp"
 #include "stowage/metrics/metrics.hpp"
+#include "stowage/preview/options.hpp"
 #include "stowage/preview/render.hpp"
 #include "stowage/preview/signer.hpp"
 #include "stowage/service/service.hpp"
@@ -24,6 +27,15 @@ inline constexpr std::string_view kSdkPreviewPrefix =
     "/previews/q/ext:jpeg/resize:auto:0:0:0/q:70/plain";
 
 /// An answer written as is: a status, a body and its type.
+/// The SDK's VideoInfo.image_preview_url up to its source (video_api.py):
+/// `<this><kVideoFrameSource><position>/<processingPath>?videoStreamIndex=N`.
+inline constexpr std::string_view kSdkVideoPreviewPrefix =
+    "/previews/q/ext:jpeg/resize:fill:300:0:0/q:70/plain";
+/// A preview source that names a frame of a video item rather than a stored image.
+inline constexpr std::string_view kVideoFrameSource = "/image-converter/videoframe/";
+/// A video item's processingPath: this and its id.
+inline constexpr std::string_view kVideoProcessingPrefix = "v/";
+
 struct Reply {
   int status = 200;
   std::string content_type;
@@ -69,6 +81,14 @@ class Previews {
  private:
   Result<Reply> serve(std::string_view target, const std::string& api_token);
   Result<io::File> open_original(const store::ObjectPath& path);
+  /// A frame of a video item (`image-converter/videoframe/<position>/v/<id>`), by token or
+  /// signature, from the preview cache or decoded with FFmpeg.
+  Result<Reply> serve_video_frame(const preview::PreviewPath& request,
+                                  std::optional<int> stream_index, const std::string& expires,
+                                  const std::string& signature, const std::string& api_token);
+  /// The preview under `key` in the preview cache, made by `render` on a miss.
+  Result<Reply> cached_reply(const std::string& key,
+                             const std::function<Result<preview::Rendered>()>& render);
 
   service::Service& service_;
   const preview::UrlSigner* signer_;

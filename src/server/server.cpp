@@ -472,7 +472,9 @@ struct Server::Impl {
       co_return co_await handle_remote_upload(stream, buffer, parser, token, keep_alive, version);
     }
     if (upload) {
-      co_return co_await handle_upload(stream, buffer, parser, token, keep_alive, version);
+      const auto kind = api_request.method == "videos.bulk.upload" ? service::MediaKind::Video
+                                                                   : service::MediaKind::Image;
+      co_return co_await handle_upload(stream, buffer, parser, token, kind, keep_alive, version);
     }
 
     auto body = co_await read_body_text(stream, buffer, parser);
@@ -481,7 +483,8 @@ struct Server::Impl {
     const std::string range(req[http::field::range]);
 
     // A download whose caller, item and bytes are all in memory is answered right here.
-    if (api_request.method == "images.download" && !api_request.is_get) {
+    if ((api_request.method == "images.download" || api_request.method == "videos.download") &&
+        !api_request.is_get) {
       if (auto hit = cached_download(token, api_request)) {
         co_return co_await send_object(stream, *hit, range, keep_alive, version);
       }
@@ -849,8 +852,8 @@ struct Server::Impl {
   }
 
   asio::awaitable<bool> handle_upload(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                      Request& parser, const std::string& token, bool keep_alive,
-                                      unsigned version) {
+                                      Request& parser, const std::string& token,
+                                      service::MediaKind kind, bool keep_alive, unsigned version) {
     auto principal = co_await offload([&]() { return service.authenticate(token); });
     if (!principal) co_return co_await send_api_error(stream, principal.error(), false, version);
     auto boundary = multipart_boundary(parser.get()[http::field::content_type]);
@@ -885,7 +888,7 @@ struct Server::Impl {
         switch (event.kind) {
           case PartEvent::Kind::Begin: {
             if (auto ok = co_await drain(); !ok) co_return co_await fail(ok.error());
-            auto upload = co_await offload([&]() { return service.begin_upload(); });
+            auto upload = co_await offload([&]() { return service.begin_upload(kind); });
             if (!upload) co_return co_await fail(upload.error());
             current = std::move(*upload);
             break;

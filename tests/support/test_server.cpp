@@ -78,9 +78,13 @@ TestServer::~TestServer() {
 
 std::size_t TestServer::objects_with_hash(const std::string& hash) {
   const std::string hex = service::Service::hash_base64_to_hex(hash).value();
-  const std::string prefix =
-      "images/original/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
-  return store_->list({public_bucket_, prefix}, {}).value().objects.size();
+  std::size_t found = 0;
+  for (const char* kind : {"images", "videos"}) {
+    const std::string prefix = std::string(kind) + "/original/" + hex.substr(0, 2) + "/" +
+                               hex.substr(2, 2) + "/" + hex;
+    found += store_->list({public_bucket_, prefix}, {}).value().objects.size();
+  }
+  return found;
 }
 
 void TestServer::enable_links(links::RemoteLinks config,

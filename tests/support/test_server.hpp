@@ -39,7 +39,8 @@ class TestServer {
   server::Caches& caches() { return *caches_; }
   const std::filesystem::path& data_path() const { return dir_; }
   const std::string& public_bucket() const { return public_bucket_; }
-  /// How many objects the store holds for these bytes (by their base64 SHA-256): 0 or 1.
+  /// How many objects the store holds for these bytes (by their base64 SHA-256), as an image or
+  /// a video: 0 or 1.
   std::size_t objects_with_hash(const std::string& sdk_hash);
 
   /// Turns links on: they resolve through `config` (remote_links.yml's connections), and public

@@ -33,21 +33,6 @@ class FileRangeReader final : public io::Reader {
   std::uint64_t size_;
 };
 
-class FileRandomReader final : public io::RandomAccessReader {
- public:
-  FileRandomReader(io::File file, std::uint64_t size) : file_(std::move(file)), size_(size) {}
-  Result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) override {
-    if (offset >= size_) return std::size_t{0};
-    if (out.size() > size_ - offset) out = out.first(static_cast<std::size_t>(size_ - offset));
-    return file_.read_at(offset, out);
-  }
-  std::uint64_t size() const override { return size_; }
-
- private:
-  io::File file_;
-  std::uint64_t size_;
-};
-
 /// A remote reader whose bytes are counted.
 class CountingReader final : public io::Reader {
  public:
@@ -241,7 +226,7 @@ Result<std::unique_ptr<io::RandomAccessReader>> CachingStore::open_random(const 
   }
   const auto size = cached->info.size;
   return std::unique_ptr<io::RandomAccessReader>(
-      std::make_unique<FileRandomReader>(std::move(cached->file), size));
+      std::make_unique<io::FileRandomReader>(std::move(cached->file), size));
 }
 
 Result<std::unique_ptr<store::Writer>> CachingStore::open_write(

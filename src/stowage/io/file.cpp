@@ -94,6 +94,12 @@ Result<std::size_t> File::read_at(std::uint64_t offset, std::span<std::byte> out
   return done;
 }
 
+Result<std::size_t> FileRandomReader::read_at(std::uint64_t offset, std::span<std::byte> out) {
+  if (offset >= size_) return std::size_t{0};
+  if (out.size() > size_ - offset) out = out.first(static_cast<std::size_t>(size_ - offset));
+  return file_.read_at(offset, out);
+}
+
 Status File::write_all(std::span<const std::byte> bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "stowage/base/error.hpp"
+#include "stowage/io/stream.hpp"
 
 namespace stowage::io {
 
@@ -47,6 +48,18 @@ class File {
 
  private:
   int fd_ = -1;
+};
+
+/// Random access over an open file of known size; pread(2) on one descriptor is thread-safe.
+class FileRandomReader final : public RandomAccessReader {
+ public:
+  FileRandomReader(File file, std::uint64_t size) : file_(std::move(file)), size_(size) {}
+  Result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) override;
+  std::uint64_t size() const override { return size_; }
+
+ private:
+  File file_;
+  std::uint64_t size_;
 };
 
 /// fsync(2) on a directory, so that a rename or unlink in it survives a crash.

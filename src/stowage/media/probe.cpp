@@ -121,7 +121,8 @@ std::string mime_from_name(std::string_view name) {
       {"tiff", "image/tiff"},     {"gif", "image/gif"},      {"bmp", "image/bmp"},
       {"heic", "image/heif"},     {"heif", "image/heif"},    {"avif", "image/avif"},
       {"mp4", "video/mp4"},       {"webm", "video/webm"},    {"mkv", "video/x-matroska"},
-      {"mov", "video/quicktime"}, {"avi", "video/x-msvideo"}};
+      {"mov", "video/quicktime"}, {"avi", "video/x-msvideo"}, {"3gp", "video/3gpp"},
+      {"flv", "video/x-flv"},     {"wmv", "video/x-ms-asf"}};
   const std::size_t dot = name.rfind('.');
   if (dot == std::string_view::npos) return "application/octet-stream";
   std::string ext(name.substr(dot + 1));

@@ -6,6 +6,8 @@
 #include <set>
 
 #include "stowage/media/probe.hpp"
+#include "stowage/media/video.hpp"
+#include "stowage/service/video_meta.hpp"
 
 namespace stowage::service {
 namespace {
@@ -33,8 +35,8 @@ Error forbidden(std::string_view what, Id id) {
 // --- Upload
 // ---------------------------------------------------------------------------------------
 
-Upload::Upload(Service& service, io::File file, std::filesystem::path path)
-    : service_(service), file_(std::move(file)), path_(std::move(path)) {}
+Upload::Upload(Service& service, MediaKind kind, io::File file, std::filesystem::path path)
+    : service_(service), kind_(kind), file_(std::move(file)), path_(std::move(path)) {}
 
 Upload::~Upload() {
   if (!finished_) {
@@ -206,11 +208,29 @@ std::string Service::hash_hex_to_base64(std::string_view hex) {
   return io::to_base64(raw);
 }
 
+namespace {
+
+/// The file extension of a video container's mime type (probe_video() names them).
+std::string_view video_extension(std::string_view mime) {
+  static constexpr std::pair<std::string_view, std::string_view> kExtensions[] = {
+      {"video/mp4", "mp4"},        {"video/quicktime", "mov"}, {"video/3gpp", "3gp"},
+      {"video/3gpp2", "3g2"},      {"video/webm", "webm"},     {"video/x-matroska", "mkv"},
+      {"video/x-msvideo", "avi"},  {"video/x-flv", "flv"},     {"video/x-ms-asf", "wmv"}};
+  for (const auto& [m, ext] : kExtensions) {
+    if (m == mime) return ext;
+  }
+  return {};
+}
+
+}  // namespace
+
 std::string Service::blob_key(std::string_view sha256_hex, std::string_view mime) {
-  std::string key = "images/original/";
+  const bool video = mime.starts_with("video/");
+  std::string key = video ? "videos/original/" : "images/original/";
   key.append(sha256_hex.substr(0, 2)).append("/").append(sha256_hex.substr(2, 2)).append("/");
   key.append(sha256_hex);
-  const std::string ext = media::extension_for_mime(mime);
+  const std::string ext =
+      video ? std::string(video_extension(mime)) : media::extension_for_mime(mime);
   if (!ext.empty()) key.append(".").append(ext);
   return key;
 }
@@ -230,11 +250,53 @@ Result<std::vector<std::string>> Service::existing_hashes(
   return out;
 }
 
-Result<std::unique_ptr<Upload>> Service::begin_upload() {
+Result<std::unique_ptr<Upload>> Service::begin_upload(MediaKind kind) {
   STOWAGE_TRY(io::create_directories_durable(options_.staging_dir));
   const auto path = io::unique_temp_path(options_.staging_dir, "upload");
   STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::create_exclusive(path, 0600));
-  return std::unique_ptr<Upload>(new Upload(*this, std::move(file), path));
+  return std::unique_ptr<Upload>(new Upload(*this, kind, std::move(file), path));
+}
+
+namespace {
+
+/// The container metadata of a video file, or why it is not one.
+Result<media::VideoMeta> probe_video_file(const std::filesystem::path& path) {
+  STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::open_read(path));
+  STOWAGE_ASSIGN_OR_RETURN(const std::uint64_t size, file.size());
+  io::FileRandomReader reader(std::move(file), size);
+  return media::probe_video(reader);
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Service::video_metas(
+    const std::vector<std::string>& base64_hashes) {
+  std::vector<std::string> out;
+  out.reserve(base64_hashes.size());
+  for (const std::string& b64 : base64_hashes) {
+    STOWAGE_ASSIGN_OR_RETURN(auto hex, hash_base64_to_hex(b64));
+    auto blob = catalog_.get_blob(hex);
+    if (!blob) {
+      if (blob.error().code != ErrorCode::NotFound) return blob.error();
+      return make_error(ErrorCode::NotFound, "no uploaded file has hash " + b64 +
+                                                 ": upload it with videos.bulk.upload first");
+    }
+    if (!has_streams(blob->file_meta)) {
+      // Bytes uploaded before they were known as a video: probe them where they are, once.
+      STOWAGE_ASSIGN_OR_RETURN(auto info, store_.stat({blob->bucket, blob->key}));
+      STOWAGE_ASSIGN_OR_RETURN(auto reader, store_.open_random(info));
+      auto meta = media::probe_video(*reader);
+      if (!meta) {
+        Error e = meta.error();
+        e.message = "file " + b64 + ": " + e.message;
+        return e;
+      }
+      blob->file_meta = container_meta_json(*meta);
+      STOWAGE_TRY(catalog_.set_blob_file_meta(hex, blob->file_meta));
+    }
+    out.push_back(std::move(blob->file_meta));
+  }
+  return out;
 }
 
 Result<catalog::Blob> Service::publish(Upload& upload, const io::Sha256::Digest& digest) {
@@ -246,15 +308,28 @@ Result<catalog::Blob> Service::publish(Upload& upload, const io::Sha256::Digest&
   } else if (existing.error().code != ErrorCode::NotFound) {
     return existing.error();
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto header, media::probe_image(upload.path_));
   catalog::Blob blob;
   blob.sha256_hex = hex;
   blob.size = upload.size_;
-  blob.mime = header.mime;
-  blob.width = header.width;
-  blob.height = header.height;
+  if (upload.kind_ == MediaKind::Video) {
+    STOWAGE_ASSIGN_OR_RETURN(auto meta, probe_video_file(upload.path_));
+    blob.mime = meta.mime;
+    blob.file_meta = container_meta_json(meta);
+    for (const auto& stream : meta.streams) {
+      if (stream.codec_type == "video" && stream.width && stream.height) {
+        blob.width = *stream.width;
+        blob.height = *stream.height;
+        break;
+      }
+    }
+  } else {
+    STOWAGE_ASSIGN_OR_RETURN(auto header, media::probe_image(upload.path_));
+    blob.mime = header.mime;
+    blob.width = header.width;
+    blob.height = header.height;
+  }
   blob.bucket = options_.public_bucket;
-  blob.key = blob_key(hex, header.mime);
+  blob.key = blob_key(hex, blob.mime);
   // Bytes first, row second: a crash in between leaves an unreferenced object, never a row
   // without bytes.
   STOWAGE_TRY(store_.adopt_file(upload.path_, {blob.bucket, blob.key}, {.size_hint = blob.size}));
@@ -276,6 +351,14 @@ Result<std::vector<NameConflict>> Service::name_conflicts(const Principal& who, 
 
 Result<ItemSource> Service::item_source(const Principal& who, Id item_id) {
   STOWAGE_ASSIGN_OR_RETURN(auto item, this->item(who, item_id));
+  STOWAGE_ASSIGN_OR_RETURN(ItemSource out, locate(std::move(item)));
+  std::lock_guard lock(item_mutex_);
+  if (item_cache_.size() >= kMaxCachedItems) item_cache_.clear();
+  item_cache_[item_id] = {out, std::chrono::steady_clock::now() + options_.item_cache_ttl};
+  return out;
+}
+
+Result<ItemSource> Service::locate(catalog::Item item) {
   ItemSource out;
   if (item.link) {
     STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(*item.link));
@@ -286,9 +369,6 @@ Result<ItemSource> Service::item_source(const Principal& who, Id item_id) {
     out.sha256_base64 = hash_hex_to_base64(item.blob_sha256_hex.value_or(""));
   }
   out.item = std::move(item);
-  std::lock_guard lock(item_mutex_);
-  if (item_cache_.size() >= kMaxCachedItems) item_cache_.clear();
-  item_cache_[item_id] = {out, std::chrono::steady_clock::now() + options_.item_cache_ttl};
   return out;
 }
 
@@ -335,10 +415,45 @@ Result<catalog::NewItem> Service::link_metadata(const links::LinkTarget& target)
                                                     std::to_string(kLinkWholeBytes >> 20) + " MiB");
 }
 
+Result<catalog::NewItem> Service::link_video_metadata(const links::LinkTarget& target,
+                                                      std::optional<int> stream_index) {
+  STOWAGE_ASSIGN_OR_RETURN(auto info, target.store->stat(target.path));
+  STOWAGE_ASSIGN_OR_RETURN(auto reader, target.store->open_random(info));
+  STOWAGE_ASSIGN_OR_RETURN(auto meta, media::probe_video(*reader));
+  STOWAGE_ASSIGN_OR_RETURN(auto item, video_item_meta(container_meta_json(meta), stream_index));
+  catalog::NewItem out;
+  out.size = info.size;
+  out.mime = std::move(item.mime);
+  out.width = item.width;
+  out.height = item.height;
+  out.file_meta = std::move(item.file_meta);
+  return out;
+}
+
+Result<MediaKind> Service::dataset_kind(const Principal& who, Id dataset_id) {
+  STOWAGE_ASSIGN_OR_RETURN(auto ds, dataset(who, dataset_id));
+  STOWAGE_ASSIGN_OR_RETURN(auto p, catalog_.get_project(ds.project_id));
+  return p.type == "videos" ? MediaKind::Video : MediaKind::Image;
+}
+
+namespace {
+
+std::string_view noun(MediaKind kind) { return kind == MediaKind::Video ? "videos" : "images"; }
+
+Status check_kind(MediaKind wanted, MediaKind actual, std::string_view what) {
+  if (wanted == actual) return {};
+  return make_error(ErrorCode::InvalidArgument,
+                    std::string(what) + " belongs to a project of " + std::string(noun(actual)) +
+                        ": use the " + std::string(noun(actual)) + ".* methods");
+}
+
+}  // namespace
+
 Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id dataset_id,
                                                       const std::vector<NewItem>& items,
-                                                      bool force_metadata) {
-  STOWAGE_TRY(dataset(who, dataset_id));
+                                                      bool force_metadata, MediaKind kind) {
+  STOWAGE_ASSIGN_OR_RETURN(const MediaKind actual, dataset_kind(who, dataset_id));
+  STOWAGE_TRY(check_kind(kind, actual, "dataset " + std::to_string(dataset_id)));
   std::vector<catalog::NewItem> rows;
   rows.reserve(items.size());
   for (const auto& in : items) {
@@ -347,8 +462,9 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
     catalog::NewItem row;
     if (in.link) {
       STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(*in.link));
-      if (force_metadata) {
-        auto meta = link_metadata(target);
+      if (kind == MediaKind::Video || force_metadata) {
+        auto meta = kind == MediaKind::Video ? link_video_metadata(target, in.video_stream_index)
+                                             : link_metadata(target);
         if (!meta) {
           Error e = meta.error();
           e.message = "link " + target.locator.to_string() + ": " + e.message;
@@ -365,7 +481,9 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       if (!blob) {
         if (blob.error().code == ErrorCode::NotFound) {
           return make_error(ErrorCode::NotFound, "no uploaded file has hash " + *in.hash_base64 +
-                                                     ": upload it with images.bulk.upload first");
+                                                     ": upload it with " +
+                                                     std::string(noun(kind)) +
+                                                     ".bulk.upload first");
         }
         return blob.error();
       }
@@ -374,6 +492,21 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       row.size = blob->size;
       row.width = blob->width;
       row.height = blob->height;
+      if (kind == MediaKind::Video) {
+        if (!has_streams(blob->file_meta)) {
+          STOWAGE_ASSIGN_OR_RETURN(auto probed, video_metas({*in.hash_base64}));
+          blob->file_meta = std::move(probed.front());
+        }
+        auto meta = video_item_meta(blob->file_meta, in.video_stream_index);
+        if (!meta) {
+          Error e = meta.error();
+          e.message = "video '" + in.name + "': " + e.message;
+          return e;
+        }
+        row.file_meta = std::move(meta->file_meta);
+        row.width = meta->width;
+        row.height = meta->height;
+      }
     } else {
       return make_error(ErrorCode::InvalidArgument,
                         "item '" + in.name + "' needs a 'hash' or a 'link'");
@@ -383,6 +516,59 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
     rows.push_back(std::move(row));
   }
   return catalog_.add_items(dataset_id, rows, who.user.id);
+}
+
+Status Service::set_links(const Principal& who, MediaKind kind,
+                          const std::vector<LinkUpdate>& updates, bool check_exists) {
+  std::vector<catalog::LinkChange> changes;
+  changes.reserve(updates.size());
+  std::unordered_map<Id, MediaKind> project_kinds;
+  for (const LinkUpdate& u : updates) {
+    const std::string what = "item " + std::to_string(u.item_id);
+    STOWAGE_ASSIGN_OR_RETURN(auto it, item(who, u.item_id));
+    auto known = project_kinds.find(it.project_id);
+    if (known == project_kinds.end()) {
+      STOWAGE_ASSIGN_OR_RETURN(auto p, catalog_.get_project(it.project_id));
+      known = project_kinds
+                  .emplace(it.project_id,
+                           p.type == "videos" ? MediaKind::Video : MediaKind::Image)
+                  .first;
+    }
+    STOWAGE_TRY(check_kind(kind, known->second, what));
+    auto target = resolve_link(u.link);
+    if (!target) {
+      Error e = target.error();
+      e.message = what + ": " + e.message;
+      return e;
+    }
+    if (check_exists) {
+      auto info = target->store->stat(target->path);
+      if (!info) {
+        Error e = info.error();
+        e.message = what + ": " + (e.code == ErrorCode::NotFound
+                                       ? "nothing at " + target->locator.to_string()
+                                       : e.message);
+        return e;
+      }
+      if (info->size != it.size) {
+        return make_error(ErrorCode::PreconditionFailed,
+                          what + ": " + target->locator.to_string() + " has " +
+                              std::to_string(info->size) + " bytes, the item " +
+                              std::to_string(it.size));
+      }
+    }
+    changes.push_back({u.item_id, target->locator.to_string(), it.blob_sha256_hex});
+  }
+  STOWAGE_TRY(catalog_.set_item_links(changes));
+  std::vector<Id> ids;
+  for (const auto& c : changes) ids.push_back(c.item_id);
+  forget_items(ids);
+  return {};
+}
+
+void Service::forget_items(const std::vector<Id>& ids) {
+  std::lock_guard lock(item_mutex_);
+  for (Id id : ids) item_cache_.erase(id);
 }
 
 namespace {
@@ -406,7 +592,7 @@ std::string_view trim(std::string_view s) {
 Result<std::vector<Service::LinkLine>> Service::import_links(const Principal& who, Id dataset_id,
                                                              std::string_view text,
                                                              bool force_metadata) {
-  STOWAGE_TRY(dataset(who, dataset_id));
+  STOWAGE_ASSIGN_OR_RETURN(const MediaKind kind, dataset_kind(who, dataset_id));
   std::vector<LinkLine> out;
   std::size_t number = 0;
   while (!text.empty()) {
@@ -441,7 +627,7 @@ Result<std::vector<Service::LinkLine>> Service::import_links(const Principal& wh
       NewItem item;
       item.name = name;
       item.link = line.link;
-      auto added = add_items(who, dataset_id, {item}, force_metadata);
+      auto added = add_items(who, dataset_id, {item}, force_metadata, kind);
       if (added) {
         line.status = LinkLine::Status::Added;
         line.item_id = added->front().id;
@@ -475,8 +661,7 @@ Status Service::remove_items(const Principal& who, const std::vector<Id>& ids) {
   }
   STOWAGE_TRY(catalog_.remove_items(ids));
   // After the rows are gone, so that no lookup in between can bring them back into the cache.
-  std::lock_guard lock(item_mutex_);
-  for (Id id : ids) item_cache_.erase(id);
+  forget_items(ids);
   return {};
 }
 

@@ -43,6 +43,9 @@ struct ServiceOptions {
   std::function<std::string(std::string_view path_original)> sign_preview;
 };
 
+/// What a project holds, and so how an upload is probed and where its blob goes.
+enum class MediaKind { Image, Video };
+
 /// An upload in progress: bytes are spooled to a temp file and hashed as they stream, then
 /// published content-addressed. Destroying an unfinished upload removes its spool file.
 class Upload {
@@ -53,17 +56,18 @@ class Upload {
 
   /// Appends bytes to the spool file and the running hash.
   Status write(std::span<const std::byte> bytes);
-  /// Probes the bytes (an image header read), publishes them under their SHA-256 unless a blob
-  /// with that hash exists already, and records the blob. InvalidArgument when the bytes are not
-  /// a readable image.
+  /// Probes the bytes (an image header read, or for a video the container's streams and frames),
+  /// publishes them under their SHA-256 unless a blob with that hash exists already, and records
+  /// the blob. InvalidArgument when the bytes are not a readable image (video), saying why.
   Result<catalog::Blob> finish();
   std::uint64_t size() const noexcept { return size_; }
 
  private:
   friend class Service;
-  Upload(class Service& service, io::File file, std::filesystem::path path);
+  Upload(class Service& service, MediaKind kind, io::File file, std::filesystem::path path);
 
   class Service& service_;
+  MediaKind kind_;
   io::File file_;
   std::filesystem::path path_;
   io::Sha256 hash_;
@@ -128,7 +132,11 @@ class Service {
   /// Which of these base64 SHA-256 hashes already have stored bytes, in the order given.
   Result<std::vector<std::string>> existing_hashes(const std::vector<std::string>& base64_hashes);
   /// Starts an upload of one file.
-  Result<std::unique_ptr<Upload>> begin_upload();
+  Result<std::unique_ptr<Upload>> begin_upload(MediaKind kind = MediaKind::Image);
+  /// The container metadata of uploaded videos (import-storage.internal.meta.list), one JSON
+  /// object text per base64 hash, in order. Probed once per blob and kept. NotFound for a hash
+  /// never uploaded; InvalidArgument for bytes that are not a video.
+  Result<std::vector<std::string>> video_metas(const std::vector<std::string>& base64_hashes);
   /// Names in `names` already taken in the dataset, or repeated in the list.
   Result<std::vector<NameConflict>> name_conflicts(const Principal& who, Id dataset_id,
                                                    const std::vector<std::string>& names);
@@ -139,15 +147,35 @@ class Service {
     std::optional<std::string> hash_base64;
     std::optional<std::string> link;
     std::string meta = "{}";
+    /// Videos: the stream the item shows (the SDK's meta.videoStreamIndex); unset, the first.
+    std::optional<int> video_stream_index;
   };
   /// Adds items to a dataset, all or none. For hashes: NotFound when no bytes were uploaded.
   /// For links: every link must resolve through the links configuration (PermissionDenied
   /// otherwise); with `force_metadata` the object is stat'ed and its header read (a ranged read)
   /// for mime, size, width and height, without it nothing is fetched and the mime comes from the
-  /// name. AlreadyExists on a name clash (name_conflicts() says which).
+  /// name. AlreadyExists on a name clash (name_conflicts() says which). `kind` must be the
+  /// project's (InvalidArgument otherwise, naming the right API). Video links are always probed
+  /// (a video item without its streams and frames is of no use to the SDK), reading only what
+  /// the container needs.
   Result<std::vector<catalog::Item>> add_items(const Principal& who, Id dataset_id,
                                                const std::vector<NewItem>& items,
-                                               bool force_metadata);
+                                               bool force_metadata,
+                                               MediaKind kind = MediaKind::Image);
+  /// The kind of items a dataset's project holds.
+  Result<MediaKind> dataset_kind(const Principal& who, Id dataset_id);
+
+  /// One item to point at a link (images.update.links, videos.update.links).
+  struct LinkUpdate {
+    Id item_id = 0;
+    std::string link;
+  };
+  /// The SDK's set_remote: points items at links, all or none. Every item must be the caller's
+  /// and of `kind`; every link must resolve through the links configuration (PermissionDenied
+  /// otherwise); with `check_exists` each link's object must exist (NotFound) with the item's
+  /// size (PreconditionFailed). The items' stored bytes stay where they are.
+  Status set_links(const Principal& who, MediaKind kind, const std::vector<LinkUpdate>& updates,
+                   bool check_exists);
   /// The outcome of one line of a links file.
   struct LinkLine {
     std::size_t line = 0;  ///< 1-based
@@ -166,9 +194,15 @@ class Service {
   /// Size, mime and dimensions of a link's object, reading only its first bytes where they
   /// suffice.
   Result<catalog::NewItem> link_metadata(const links::LinkTarget& target);
+  /// Size, mime, streams and frames of a linked video, read through ranged reads of only what
+  /// its container needs.
+  Result<catalog::NewItem> link_video_metadata(const links::LinkTarget& target,
+                                               std::optional<int> stream_index);
 
   /// Where to read an item's bytes.
   Result<ItemSource> item_source(const Principal& who, Id item_id);
+  /// Where to read the bytes of an item the caller was already allowed (e.g. by a signed URL).
+  Result<ItemSource> locate(catalog::Item item);
   /// item_source() from memory when it was looked up recently and the caller may read it;
   /// never blocks. nullopt means "ask item_source()".
   std::optional<ItemSource> cached_item_source(const Principal& who, Id item_id);
@@ -178,12 +212,15 @@ class Service {
   /// base64(sha256) <-> hex.
   static Result<std::string> hash_base64_to_hex(std::string_view base64);
   static std::string hash_hex_to_base64(std::string_view hex);
-  /// The key of a blob in the public bucket: images/original/<h0h1>/<h2h3>/<hex>.<ext>.
+  /// The key of a blob in the public bucket: images/original/<h0h1>/<h2h3>/<hex>.<ext>, and
+  /// videos/original/... for a video mime type.
   static std::string blob_key(std::string_view sha256_hex, std::string_view mime);
 
  private:
   friend class Upload;
   Result<catalog::Blob> publish(Upload& upload, const io::Sha256::Digest& digest);
+  /// Forgets remembered item locations, after their rows changed.
+  void forget_items(const std::vector<Id>& ids);
 
   catalog::Catalog& catalog_;
   store::ObjectStore& store_;
