@@ -58,9 +58,23 @@ struct Target {
 };
 
 /// The target the fixture named by `var` started, or nullopt (skip; a failure when CI=true).
+/// The .env file of the test server `var` names (STOWAGE_TEST_<NAME>_ENV), or, for tests that
+/// need several servers, <STOWAGE_TEST_SERVERS_DIR>/<name>.env.
+std::string env_file_of(const char* var) {
+  if (const char* env = std::getenv(var); env != nullptr && *env != '\0') return env;
+  const char* dir = std::getenv("STOWAGE_TEST_SERVERS_DIR");
+  std::string name(var);
+  constexpr std::string_view kPrefix = "STOWAGE_TEST_", kSuffix = "_ENV";
+  if (dir == nullptr || !name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return {};
+  name = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return (fs::path(dir) / (name + ".env")).string();
+}
+
 std::optional<Target> target_from(const char* var, std::string* why) {
-  const char* env = std::getenv(var);
-  if (env == nullptr || *env == '\0' || !fs::exists(env)) {
+  const std::string env_path = env_file_of(var);
+  const char* env = env_path.c_str();
+  if (env_path.empty() || !fs::exists(env_path)) {
     *why = std::string(var) + " unset or missing (ctest starts the server)";
     return std::nullopt;
   }
