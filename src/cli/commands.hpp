@@ -67,6 +67,25 @@ struct LinksImportOptions {
 int run_links_import(const config::Config& config, const LinksImportOptions& options,
                      std::ostream& out, std::ostream& err);
 
+/// Options of `stowage migrate project` (see its --help in main.cpp).
+struct MigrateProjectOptions {
+  catalog::Id project_id = 0;
+  std::string to;    ///< a link prefix, or "local"
+  std::string from;  ///< "", "local", "links" or a link prefix
+  bool nested = false;
+  std::size_t concurrency = 10;
+  std::size_t batch = 1000;
+  bool dry_run = false;
+  bool switch_partial = false;
+  bool json = false;
+};
+/// `stowage migrate project ID --to PREFIX|local`: moves a project's items between local storage
+/// and links (service/project_migration.hpp), acting on the catalog directly. Progress on
+/// stderr (a bar on a terminal), the summary or the --json report on stdout. 0 when every item
+/// was moved and switched, 1 when some failed or changed meanwhile, 2 for bad usage or config.
+int run_migrate_project(const config::Config& config, const MigrateProjectOptions& options,
+                        std::ostream& out, std::ostream& err);
+
 /// Options of `stowage migrate storage`.
 struct MigrateStorageOptions {
   /// A .env file describing the target storage, or the name of a remote_links.yml connection.
