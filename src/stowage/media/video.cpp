@@ -839,13 +839,23 @@ Result<VideoFrame> to_rgb(const AVFrame* frame) {
   VideoFrame out;
   out.width = frame->width;
   out.height = frame->height;
-  out.rgb.resize(static_cast<std::size_t>(frame->width) * frame->height * 3);
-  std::uint8_t* dst[4] = {reinterpret_cast<std::uint8_t*>(out.rgb.data()), nullptr, nullptr,
-                          nullptr};
-  int dst_stride[4] = {frame->width * 3, 0, 0, 0};
+  // swscale's SIMD stores whole vectors: into packed rows whose length is not a multiple of the
+  // vector (200 px = 600 bytes) it writes past the end of the last row, corrupting the heap.
+  // Convert into rows aligned and padded to kRowAlign, then pack them.
+  constexpr int kRowAlign = 64;
+  const int row_bytes = frame->width * 3;
+  const int stride = (row_bytes + kRowAlign - 1) / kRowAlign * kRowAlign;
+  std::vector<std::uint8_t> padded(static_cast<std::size_t>(stride) * frame->height + kRowAlign);
+  std::uint8_t* dst[4] = {padded.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {stride, 0, 0, 0};
   if (sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst, dst_stride) !=
       frame->height) {
     return make_error(ErrorCode::Internal, "video: pixel conversion failed");
+  }
+  out.rgb.resize(static_cast<std::size_t>(row_bytes) * frame->height);
+  for (int y = 0; y < frame->height; ++y) {
+    std::memcpy(out.rgb.data() + static_cast<std::size_t>(y) * row_bytes,
+                padded.data() + static_cast<std::size_t>(y) * stride, row_bytes);
   }
   return out;
 }
