@@ -11,7 +11,10 @@
 #include <fstream>
 #include <random>
 
+#include "stowage/config/config.hpp"
+#include "stowage/store/registry.hpp"
 #include "support/http_client.hpp"
+#include "support/link_http_server.hpp"
 #include "support/test_server.hpp"
 
 namespace stowage::testing {
@@ -437,6 +440,105 @@ TEST_F(VideoLinksTest, SetRemoteOfImages) {
   EXPECT_EQ(info.at("link").as_string(), "fs://videos/img/x.png");
   EXPECT_EQ(info.at("size").to_number<std::size_t>(), png.size());
   EXPECT_EQ(api_.call("images.download", {{"id", id}}).body, png);
+}
+
+/// A public http(s) link to a video: probed by ranged GETs of the URL, played and sought.
+TEST_F(VideosTest, APublicUrlVideoLinkIsProbedAndPlayed) {
+  const std::string bytes = read_file(dir_ / "clip.mp4");
+  LinkHttpServer web;
+  web.serve_bytes("/media/clip.mp4", bytes);
+  server_.enable_links({}, {.allow_private_networks = true});
+  const std::string link = web.base_url() + "/media/clip.mp4";
+  auto added = api_.call("videos.bulk.add",
+                         {{"datasetId", dataset_},
+                          {"videos", json::array{{{"title", "web.mp4"}, {"link", link}}}}});
+  ASSERT_EQ(added.status, 200) << added.body;
+  const auto video = added.json().at(0);
+  expect_matches(video, ffprobe(dir_ / "clip.mp4"), bytes.size(), "video/mp4");
+  const std::string body = json::serialize(json::object{{"id", video.at("id")}});
+  auto part = api_.post("/public/api/v3/videos.download", body, "application/json",
+                        {{"Range", "bytes=-1000"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, bytes.substr(bytes.size() - 1000));
+}
+
+/// A video in a cloud bucket, on whichever test server the environment names, added by link
+/// (`<scheme>://<bucket>/<key>`): probed through ranged reads, played, sought and previewed.
+void cloud_video_link(const char* env_var, const std::string& provider, const std::string& scheme,
+                      const fs::path& video) {
+  const char* env_file = std::getenv(env_var);
+  if (env_file == nullptr || *env_file == '\0') {
+    if (const char* ci = std::getenv("CI"); ci && std::string(ci) == "true") {
+      FAIL() << env_var << " is not set: the test server did not start";
+    }
+    GTEST_SKIP() << env_var << " not set";
+  }
+  config::LoadOptions load;
+  load.env_file = env_file;
+  load.cwd = fs::temp_directory_path();
+  load.environment = {{"DATA_PATH", (fs::temp_directory_path() / "stowage-videos-cloud").string()}};
+  auto config = config::load(load).value();
+  config::resolve_bucket_prefix(config).value();
+  auto direct = store::open_configured_store(config).value();
+  const std::string bytes = read_file(video);
+  const std::string key = "linked-videos/" + provider + "/" + video.filename().string();
+  auto writer = direct->open_write({config.public_bucket(), key}, {}).value();
+  writer->write(std::as_bytes(std::span(bytes))).value();
+  writer->commit().value();
+
+  links::Connection c;
+  c.name = "cloud";
+  c.provider = provider;
+  c.endpoint = config.storage_endpoint;
+  if (config.storage_port) c.endpoint += ":" + std::to_string(*config.storage_port);
+  c.access_key = config.storage_access_key;
+  c.secret_key = config.storage_secret_key;
+  c.credentials_path = config.storage_credentials_path;
+  c.region = config.storage_region;
+  c.force_path_style = true;
+  c.buckets = {config.public_bucket()};
+  links::RemoteLinks remote;
+  remote.connections.push_back(c);
+
+  TestServer server;
+  server.enable_links(remote);
+  auto api = server.client();
+  auto ws = api.call("workspaces.list", {{"teamId", 1}}).json().at("entities").at(0).at("id");
+  auto p = api.call("projects.add", {{"workspaceId", ws}, {"name", "v"}, {"type", "videos"}}).json();
+  auto d = api.call("datasets.add", {{"projectId", p.at("id")}, {"name", "d"}}).json();
+  const std::string link = scheme + "://" + config.public_bucket() + "/" + key;
+  auto added = api.call("videos.bulk.add",
+                        {{"datasetId", d.at("id")},
+                         {"videos", json::array{{{"title", video.filename().string()},
+                                                 {"link", link}}}}});
+  ASSERT_EQ(added.status, 200) << added.body;
+  const auto item = added.json().at(0);
+  const Probe probe = ffprobe(video);
+  EXPECT_EQ(item.at("fileMeta").at("framesCount").to_number<std::int64_t>(), probe.frames);
+  EXPECT_EQ(item.at("fileMeta").at("width").to_number<int>(), probe.width);
+  const std::string body = json::serialize(json::object{{"id", item.at("id")}});
+  auto part = api.post("/public/api/v3/videos.download", body, "application/json",
+                       {{"Range", "bytes=2000-2999"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, bytes.substr(2000, 1000));
+  EXPECT_EQ(api.call("videos.download", {{"id", item.at("id")}}).body, bytes);
+  auto frame = api.get(
+      "/previews/q/ext:jpeg/resize:fill:300:0:0/q:70/plain/image-converter/videoframe/50p/" +
+          std::string(item.at("processingPath").as_string()),
+      {{"x-api-key", server.admin_token()}});
+  EXPECT_EQ(frame.status, 200) << frame.body;
+  EXPECT_EQ(image_size(frame.body).first, std::min(300, probe.width));
+  (void)direct->remove({config.public_bucket(), key});
+}
+
+TEST_F(VideosTest, CloudLinkS3OnRadosgw) {
+  cloud_video_link("STOWAGE_TEST_RADOSGW_ENV", "minio", "s3", dir_ / "clip.mp4");
+}
+TEST_F(VideosTest, CloudLinkAzureOnAzurite) {
+  cloud_video_link("STOWAGE_TEST_AZURITE_ENV", "azure", "azure", dir_ / "clip.webm");
+}
+TEST_F(VideosTest, CloudLinkGoogleCloudStorage) {
+  cloud_video_link("STOWAGE_TEST_GCS_ENV", "google", "google", dir_ / "clip.mkv");
 }
 
 }  // namespace
