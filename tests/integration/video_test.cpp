@@ -256,6 +256,9 @@ struct ClipCase {
   std::string mime;
 };
 
+/// The clip's name in test names and ctest's listing, rather than the struct's bytes.
+void PrintTo(const ClipCase& c, std::ostream* os) { *os << c.name; }
+
 class ProbeMatchesFfprobe : public ::testing::TestWithParam<ClipCase> {};
 
 TEST_P(ProbeMatchesFfprobe, StreamsFramesAndTimecodes) {
