@@ -564,6 +564,11 @@ INSTANTIATE_TEST_SUITE_P(Clips, DecodeMatchesFfmpeg,
                          ::testing::Values(ClipCase{"h264.mp4", kH264, "video/mp4"},
                                            ClipCase{"vp8_opus.webm", kVp8Opus, "video/webm"},
                                            ClipCase{"h264_aac.mkv", kH264Audio, "video/x-matroska"},
+                                           // Rows of 606 bytes, a multiple of no SIMD vector.
+                                           ClipCase{"odd_width.mkv",
+                                                    "-f lavfi -i testsrc=size=202x98:rate=25 -t 2 "
+                                                    "-c:v libx264",
+                                                    "video/x-matroska"},
                                            ClipCase{"mpeg4.avi",
                                                     (std::string(kTestsrc) + "-t 2 -c:v mpeg4"),
                                                     "video/x-msvideo"}),
