@@ -617,38 +617,67 @@ Result<ApiResponse> hashes_list(Call& c) {
   return json_response(out);
 }
 
-Result<ApiResponse> images_bulk_add(Call& c) {
+/// The JSON of an item as the API of its kind writes it.
+json::value kind_json(service::MediaKind kind, const catalog::Item& i, const std::string& base_url,
+                      const service::ServiceOptions& options) {
+  return kind == service::MediaKind::Video ? video_json(i, base_url, options)
+                                           : item_json(i, base_url, options);
+}
+
+std::string_view kind_noun(service::MediaKind kind) {
+  return kind == service::MediaKind::Video ? "videos" : "images";
+}
+
+/// One item to add: `{"title", "hash"|"link", "meta": {...}}`; a video's meta may name the
+/// stream it shows (`videoStreamIndex`).
+Result<service::Service::NewItem> new_item(const Params& ip) {
+  STOWAGE_TRY(ip.require_object());
+  service::Service::NewItem item;
+  STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("title"));
+  if (item.name.empty()) {
+    STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("name"));
+  }
+  STOWAGE_ASSIGN_OR_RETURN(std::string link, ip.string_field("link"));
+  STOWAGE_ASSIGN_OR_RETURN(std::string hash, ip.string_field("hash"));
+  if (!link.empty()) {
+    item.link = std::move(link);
+  } else if (!hash.empty()) {
+    item.hash_base64 = std::move(hash);
+  } else {
+    return bad_request("every item needs a 'hash' or a 'link'");
+  }
+  STOWAGE_ASSIGN_OR_RETURN(item.meta, ip.object_text("meta"));
+  if (const auto* meta = ip.get("meta"); meta && meta->is_object()) {
+    if (const auto* index = meta->get_object().if_contains("videoStreamIndex")) {
+      if (!index->is_null()) {
+        STOWAGE_ASSIGN_OR_RETURN(std::int64_t n, Params::as_int(*index, "videoStreamIndex"));
+        item.video_stream_index = static_cast<int>(n);
+      }
+    }
+  }
+  return item;
+}
+
+/// images.bulk.add / videos.bulk.add: `{"datasetId", "images"|"videos": [...],
+/// "forceMetadataForLinks"}`; the added items' JSON in request order, or NONUNIQUE.
+Result<ApiResponse> bulk_add(Call& c, service::MediaKind kind) {
+  const std::string key(kind_noun(kind));
   STOWAGE_ASSIGN_OR_RETURN(Id dataset_id, c.params.int_field("datasetId"));
   STOWAGE_ASSIGN_OR_RETURN(bool force_metadata, c.params.bool_field("forceMetadataForLinks", true));
-  const auto* images = c.params.get("images");
-  if (images == nullptr || !images->is_array())
-    return bad_request("field 'images' must be an array");
+  const auto* entries = c.params.get(key);
+  if (entries == nullptr || !entries->is_array()) {
+    return bad_request("field '" + key + "' must be an array");
+  }
   std::vector<service::Service::NewItem> items;
   std::vector<std::string> names;
-  for (const auto& entry : images->get_array()) {
-    const Params ip(entry);
-    STOWAGE_TRY(ip.require_object());
-    service::Service::NewItem item;
-    STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("title"));
-    if (item.name.empty()) {
-      STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("name"));
-    }
-    STOWAGE_ASSIGN_OR_RETURN(std::string link, ip.string_field("link"));
-    STOWAGE_ASSIGN_OR_RETURN(std::string hash, ip.string_field("hash"));
-    if (!link.empty()) {
-      item.link = std::move(link);
-    } else if (!hash.empty()) {
-      item.hash_base64 = std::move(hash);
-    } else {
-      return bad_request("every image needs a 'hash' or a 'link'");
-    }
-    STOWAGE_ASSIGN_OR_RETURN(item.meta, ip.object_text("meta"));
+  for (const auto& entry : entries->get_array()) {
+    STOWAGE_ASSIGN_OR_RETURN(auto item, new_item(Params(entry)));
     names.push_back(item.name);
     items.push_back(std::move(item));
   }
   STOWAGE_ASSIGN_OR_RETURN(auto conflicts, c.service.name_conflicts(c.who(), dataset_id, names));
   if (!conflicts.empty()) return nonunique_response(conflicts);
-  auto added = c.service.add_items(c.who(), dataset_id, items, force_metadata);
+  auto added = c.service.add_items(c.who(), dataset_id, items, force_metadata, kind);
   if (!added && added.error().code == ErrorCode::AlreadyExists) {
     // Lost a race with another call adding the same names: report them the same way.
     STOWAGE_ASSIGN_OR_RETURN(auto raced, c.service.name_conflicts(c.who(), dataset_id, names));
@@ -657,16 +686,18 @@ Result<ApiResponse> images_bulk_add(Call& c) {
   if (!added) return added.error();
   json::array out;
   for (const auto& item : *added) {
-    out.push_back(item_json(item, c.request.base_url, c.service.options()));
+    out.push_back(kind_json(kind, item, c.request.base_url, c.service.options()));
   }
   return json_response(out);
 }
 
-Result<ApiResponse> images_list(Call& c) {
+/// images.list / videos.list: a page of a dataset's or a project's items.
+Result<ApiResponse> list_items(Call& c, service::MediaKind kind) {
   STOWAGE_ASSIGN_OR_RETURN(auto dataset_id, c.params.optional_int("datasetId"));
   STOWAGE_ASSIGN_OR_RETURN(auto project_id, c.params.optional_int("projectId"));
   if (dataset_id.has_value() == project_id.has_value()) {
-    return bad_request("images.list needs exactly one of 'datasetId' and 'projectId'");
+    return bad_request(std::string(kind_noun(kind)) +
+                       ".list needs exactly one of 'datasetId' and 'projectId'");
   }
   if (dataset_id) STOWAGE_TRY(c.service.dataset(c.who(), *dataset_id));
   if (project_id) STOWAGE_TRY(c.service.project(c.who(), *project_id));
@@ -674,15 +705,22 @@ Result<ApiResponse> images_list(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(auto page, c.service.catalog().list_items(dataset_id, project_id, q));
   const std::string& base = c.request.base_url;
   const auto& options = c.service.options();
-  return json_response(
-      page_json(page, q, [&](const catalog::Item& i) { return item_json(i, base, options); }));
+  return json_response(page_json(
+      page, q, [&](const catalog::Item& i) { return kind_json(kind, i, base, options); }));
 }
 
-Result<ApiResponse> images_info(Call& c) {
+Result<ApiResponse> item_info(Call& c, service::MediaKind kind) {
   STOWAGE_ASSIGN_OR_RETURN(Id id, c.params.int_field("id"));
   STOWAGE_ASSIGN_OR_RETURN(auto item, c.service.item(c.who(), id));
-  return json_response(item_json(item, c.request.base_url, c.service.options()));
+  return json_response(kind_json(kind, item, c.request.base_url, c.service.options()));
 }
+
+Result<ApiResponse> images_bulk_add(Call& c) { return bulk_add(c, service::MediaKind::Image); }
+Result<ApiResponse> images_list(Call& c) { return list_items(c, service::MediaKind::Image); }
+Result<ApiResponse> images_info(Call& c) { return item_info(c, service::MediaKind::Image); }
+Result<ApiResponse> videos_bulk_add(Call& c) { return bulk_add(c, service::MediaKind::Video); }
+Result<ApiResponse> videos_list(Call& c) { return list_items(c, service::MediaKind::Video); }
+Result<ApiResponse> videos_info(Call& c) { return item_info(c, service::MediaKind::Video); }
 
 Result<ApiResponse> images_download(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(Id id, c.params.int_field("id"));
@@ -728,85 +766,6 @@ Result<ApiResponse> images_bulk_remove(Call& c) {
 }
 
 // --- Videos (shared/spec/api.md 1.4) and links of stored items ---------------------------------
-
-/// One video to add: `{"title", "hash"|"link", "meta": {"videoStreamIndex": N, ...}}`.
-Result<service::Service::NewItem> new_item(const Params& ip) {
-  STOWAGE_TRY(ip.require_object());
-  service::Service::NewItem item;
-  STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("title"));
-  if (item.name.empty()) {
-    STOWAGE_ASSIGN_OR_RETURN(item.name, ip.string_field("name"));
-  }
-  STOWAGE_ASSIGN_OR_RETURN(std::string link, ip.string_field("link"));
-  STOWAGE_ASSIGN_OR_RETURN(std::string hash, ip.string_field("hash"));
-  if (!link.empty()) {
-    item.link = std::move(link);
-  } else if (!hash.empty()) {
-    item.hash_base64 = std::move(hash);
-  } else {
-    return bad_request("every item needs a 'hash' or a 'link'");
-  }
-  STOWAGE_ASSIGN_OR_RETURN(item.meta, ip.object_text("meta"));
-  if (const auto* meta = ip.get("meta"); meta && meta->is_object()) {
-    if (const auto* index = meta->get_object().if_contains("videoStreamIndex")) {
-      if (!index->is_null()) {
-        STOWAGE_ASSIGN_OR_RETURN(std::int64_t n, Params::as_int(*index, "videoStreamIndex"));
-        item.video_stream_index = static_cast<int>(n);
-      }
-    }
-  }
-  return item;
-}
-
-Result<ApiResponse> videos_bulk_add(Call& c) {
-  STOWAGE_ASSIGN_OR_RETURN(Id dataset_id, c.params.int_field("datasetId"));
-  const auto* videos = c.params.get("videos");
-  if (videos == nullptr || !videos->is_array())
-    return bad_request("field 'videos' must be an array");
-  std::vector<service::Service::NewItem> items;
-  std::vector<std::string> names;
-  for (const auto& entry : videos->get_array()) {
-    STOWAGE_ASSIGN_OR_RETURN(auto item, new_item(Params(entry)));
-    names.push_back(item.name);
-    items.push_back(std::move(item));
-  }
-  STOWAGE_ASSIGN_OR_RETURN(auto conflicts, c.service.name_conflicts(c.who(), dataset_id, names));
-  if (!conflicts.empty()) return nonunique_response(conflicts);
-  auto added = c.service.add_items(c.who(), dataset_id, items, /*force_metadata=*/true,
-                                   service::MediaKind::Video);
-  if (!added && added.error().code == ErrorCode::AlreadyExists) {
-    STOWAGE_ASSIGN_OR_RETURN(auto raced, c.service.name_conflicts(c.who(), dataset_id, names));
-    return nonunique_response(raced);
-  }
-  if (!added) return added.error();
-  json::array out;
-  for (const auto& item : *added) {
-    out.push_back(video_json(item, c.request.base_url, c.service.options()));
-  }
-  return json_response(out);
-}
-
-Result<ApiResponse> videos_list(Call& c) {
-  STOWAGE_ASSIGN_OR_RETURN(auto dataset_id, c.params.optional_int("datasetId"));
-  STOWAGE_ASSIGN_OR_RETURN(auto project_id, c.params.optional_int("projectId"));
-  if (dataset_id.has_value() == project_id.has_value()) {
-    return bad_request("videos.list needs exactly one of 'datasetId' and 'projectId'");
-  }
-  if (dataset_id) STOWAGE_TRY(c.service.dataset(c.who(), *dataset_id));
-  if (project_id) STOWAGE_TRY(c.service.project(c.who(), *project_id));
-  STOWAGE_ASSIGN_OR_RETURN(auto q, list_query(c.params));
-  STOWAGE_ASSIGN_OR_RETURN(auto page, c.service.catalog().list_items(dataset_id, project_id, q));
-  const std::string& base = c.request.base_url;
-  const auto& options = c.service.options();
-  return json_response(
-      page_json(page, q, [&](const catalog::Item& i) { return video_json(i, base, options); }));
-}
-
-Result<ApiResponse> videos_info(Call& c) {
-  STOWAGE_ASSIGN_OR_RETURN(Id id, c.params.int_field("id"));
-  STOWAGE_ASSIGN_OR_RETURN(auto item, c.service.item(c.who(), id));
-  return json_response(video_json(item, c.request.base_url, c.service.options()));
-}
 
 Result<ApiResponse> videos_bulk_remove(Call& c) {
   const char* key = c.params.get("videoIds") ? "videoIds" : "ids";
