@@ -81,8 +81,10 @@ run_provider() {
   log "== $name: starting the test server"
   "$repo/scripts/test-servers/$name.sh" start "$state" >/dev/null
   local env=$state/$name.env
+  # Read, not exported: Stowage gives the environment precedence over --env files, so exported
+  # STORAGE_* would make the source look like the target.
   # shellcheck disable=SC1090
-  set -a && . "$env" && set +a
+  . "$env"
   local remote
   case $name in
     radosgw)
@@ -97,6 +99,8 @@ run_provider() {
       remote="azureblob (emulator) at $STORAGE_ENDPOINT" ;;
     *) die "unknown provider $name" ;;
   esac
+  # rclone's S3 client loads AWS_CA_BUNDLE even for plain http, and fails on its transport.
+  unset AWS_CA_BUNDLE
   export RCLONE_CONFIG=$work/rclone.conf
   : >"$RCLONE_CONFIG"
   local c=$BENCH_CONCURRENCY
