@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "stowage/config/config.hpp"
-#include "stowage/store/registry.hpp"
+#include "support/cloud_server.hpp"
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
 
@@ -375,39 +375,17 @@ TEST(LinksDisabled, LinksAreRefusedWithoutConfiguration) {
 /// put there directly, then added by link through the API and downloaded byte-identical.
 void cloud_link_round_trip(const char* env_var, const std::string& provider,
                            const std::string& scheme) {
-  const char* env_file = std::getenv(env_var);
-  if (env_file == nullptr || *env_file == '\0') {
-    if (const char* ci = std::getenv("CI"); ci && std::string(ci) == "true") {
-      FAIL() << env_var << " is not set: the test server did not start";
-    }
-    GTEST_SKIP() << env_var << " not set";
-  }
-  config::LoadOptions load;
-  load.env_file = env_file;
-  load.cwd = fs::temp_directory_path();
-  load.environment = {{"DATA_PATH", (fs::temp_directory_path() / "stowage-links-cloud").string()}};
-  auto config = config::load(load).value();
-  config::resolve_bucket_prefix(config).value();
-  auto direct = store::open_configured_store(config).value();
+  STOWAGE_REQUIRE_CLOUD(cloud, env_var, provider);
+  const config::Config& config = cloud.config;
+  store::ObjectStore* direct = cloud.store.get();
   const std::string bytes = make_image(33, 22, "png", 99);
   const std::string key = "linked/" + provider + "/photo.png";
   auto writer = direct->open_write({config.public_bucket(), key}, {}).value();
   writer->write(std::as_bytes(std::span(bytes))).value();
   writer->commit().value();
 
-  links::Connection c;
-  c.name = "cloud";
-  c.provider = provider;
-  c.endpoint = config.storage_endpoint;
-  if (config.storage_port) c.endpoint += ":" + std::to_string(*config.storage_port);
-  c.access_key = config.storage_access_key;
-  c.secret_key = config.storage_secret_key;
-  c.credentials_path = config.storage_credentials_path;
-  c.region = config.storage_region;
-  c.force_path_style = true;
-  c.buckets = {config.public_bucket()};
   links::RemoteLinks remote;
-  remote.connections.push_back(c);
+  remote.connections.push_back(cloud.connection);
 
   TestServer server;
   server.enable_links(remote);
