@@ -30,6 +30,7 @@ account=devstoreaccount1
 key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 version=2021-12-02
 prefix=stowage-test
+isolated_prefix=stowage-isolated
 
 log() { echo "azurite.sh: $*" >&2; }
 
@@ -109,7 +110,8 @@ start() {
     cat "$home/azurite.log" >&2 || true
     exit 1
   fi
-  for c in "$prefix-public" "$prefix-private"; do
+  # A second pair for the tests that migrate whole buckets: they need buckets to themselves.
+  for c in "$prefix-public" "$prefix-private" "$isolated_prefix-public" "$isolated_prefix-private"; do
     local code
     code=$(create_container "$port" "$c")
     if [ "$code" != 201 ] && [ "$code" != 409 ]; then
@@ -125,6 +127,8 @@ STORAGE_ENDPOINT=http://127.0.0.1:$port/$account
 STORAGE_ACCESS_KEY=$account
 STORAGE_SECRET_KEY=$key
 STORAGE_BUCKET_PREFIX=$prefix
+# For tests that need buckets no other test writes to: <this>-public and <this>-private.
+TEST_ISOLATED_BUCKET_PREFIX=$isolated_prefix
 # For tests.
 AZURITE_PORT=$port
 AZURITE_HOME=$home

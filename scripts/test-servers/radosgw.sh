@@ -26,6 +26,7 @@ home_link="$state/radosgw.home"  # holds the temp folder's path
 access_key=STOWAGETESTACCESSKEY
 secret_key=stowage-test-secret-key-0123456789abcdef
 prefix=stowage-test
+isolated_prefix=stowage-isolated
 
 log() { echo "radosgw.sh: $*" >&2; }
 
@@ -178,7 +179,8 @@ CONF
   fi
   radosgw-admin -c "$conf" -n client.admin --admin-socket="$home/run/admin-cli.asok" user create --uid=stowage --display-name=Stowage \
     --access-key="$access_key" --secret-key="$secret_key" >/dev/null
-  for b in "$prefix-public" "$prefix-private"; do
+  # A second pair for the tests that migrate whole buckets: they need buckets to themselves.
+  for b in "$prefix-public" "$prefix-private" "$isolated_prefix-public" "$isolated_prefix-private"; do
     local code
     code=$(s3 PUT "/$b")
     if [ "$code" != 200 ] && [ "$code" != 409 ]; then
@@ -196,6 +198,8 @@ STORAGE_ACCESS_KEY=$access_key
 STORAGE_SECRET_KEY=$secret_key
 STORAGE_REGION=us-east-1
 STORAGE_BUCKET_PREFIX=$prefix
+# For tests that need buckets no other test writes to: <this>-public and <this>-private.
+TEST_ISOLATED_BUCKET_PREFIX=$isolated_prefix
 # For tests: the gateway answers virtual-hosted requests for <bucket>.s3.localhost.
 RADOSGW_DNS_NAME=s3.localhost
 RADOSGW_HOME=$home

@@ -57,7 +57,6 @@ struct Target {
   std::unique_ptr<store::ObjectStore> store;
 };
 
-/// The target the fixture named by `var` started, or nullopt (skip; a failure when CI=true).
 /// The .env file of the test server `var` names (STOWAGE_TEST_<NAME>_ENV), or, for tests that
 /// need several servers, <STOWAGE_TEST_SERVERS_DIR>/<name>.env.
 std::string env_file_of(const char* var) {
@@ -71,13 +70,21 @@ std::string env_file_of(const char* var) {
   return (fs::path(dir) / (name + ".env")).string();
 }
 
+std::optional<Target> target_from_file(const fs::path& env_path, std::string* why);
+
+/// The target the fixture named by `var` started, or nullopt (skip; a failure when CI=true).
 std::optional<Target> target_from(const char* var, std::string* why) {
   const std::string env_path = env_file_of(var);
-  const char* env = env_path.c_str();
   if (env_path.empty() || !fs::exists(env_path)) {
     *why = std::string(var) + " unset or missing (ctest starts the server)";
     return std::nullopt;
   }
+  return target_from_file(env_path, why);
+}
+
+/// The target an .env file describes.
+std::optional<Target> target_from_file(const fs::path& env_path, std::string* why) {
+  const std::string env = env_path.string();
   config::LoadOptions load;
   load.env_file = env;
   auto c = config::load(load);
@@ -123,6 +130,24 @@ class MigrateStorageTest : public ::testing::Test {
     stop_proxy();
     std::error_code ec;
     fs::remove_all(dir_, ec);
+  }
+
+  /// The same server with the bucket pair its script made for tests that need buckets to
+  /// themselves (TEST_ISOLATED_BUCKET_PREFIX in its .env).
+  Target isolated(const Target& shared, const std::string& name) {
+    std::ifstream in(shared.env_file);
+    std::string line, text, prefix;
+    while (std::getline(in, line)) {
+      if (line.starts_with("TEST_ISOLATED_BUCKET_PREFIX=")) prefix = line.substr(line.find('=') + 1);
+      if (!line.starts_with("STORAGE_BUCKET_PREFIX=")) text += line + "\n";
+    }
+    EXPECT_FALSE(prefix.empty()) << shared.env_file << " names no isolated bucket pair";
+    const fs::path env = dir_ / (name + "-isolated.env");
+    std::ofstream(env) << text << "STORAGE_BUCKET_PREFIX=" << prefix << "\n";
+    std::string why;
+    auto target = target_from_file(env, &why);
+    EXPECT_TRUE(target) << why;
+    return std::move(*target);
   }
 
   /// A local source (.env with DATA_PATH under the test's folder) with `prefix`.
@@ -425,11 +450,14 @@ TEST_F(MigrateStorageTest, FaultsOnTheWayToAzuriteStillEndCompleteAndCorrect) {
 
 /// Cloud to cloud: the configured store is radosgw, the target Azurite.
 TEST_F(MigrateStorageTest, RadosgwToAzurite) {
-  REQUIRE_TARGET(s3, "STOWAGE_TEST_RADOSGW_ENV");
-  REQUIRE_TARGET(azure, "STOWAGE_TEST_AZURITE_ENV");
+  REQUIRE_TARGET(shared_s3, "STOWAGE_TEST_RADOSGW_ENV");
+  REQUIRE_TARGET(shared_azure, "STOWAGE_TEST_AZURITE_ENV");
+  // The whole buckets move, so they must be this test's alone: other tests write into the
+  // servers' usual buckets while it runs (a rerun would rightly copy their new objects).
+  Target s3 = isolated(shared_s3, "radosgw");
+  Target azure = isolated(shared_azure, "azurite");
   ASSERT_EQ(s3.config.bucket_prefix, azure.config.bucket_prefix);
-  // The tree on radosgw: uploaded there by a first migration from a local folder. The radosgw
-  // buckets hold other tests' objects too, all of which are copied.
+  // The tree on radosgw: uploaded there by a first migration from a local folder.
   local_source(s3.config.bucket_prefix);
   make_tree(s3.config.bucket_prefix, 20, 64 << 10);
   Outcome up = run_cli({"migrate", "storage", "--to", s3.env_file.string()}, dir_ / "source.env");
