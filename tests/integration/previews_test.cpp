@@ -7,6 +7,7 @@
 #include <vips/vips.h>
 
 #include <regex>
+#include <thread>
 
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
@@ -214,7 +215,15 @@ TEST_F(PreviewsTest, APreviewOfAnOriginalInTheStorageCacheCostsNoRemoteRequest) 
 
 TEST_F(PreviewsTest, MetricsInPrometheusText) {
   ok("teams.list", {{"filter", json::array{}}});
+  // A request is timed until its answer is written, so its sample lands just after the client
+  // has the answer: look again for a moment rather than race it.
+  const std::string teams_bucket =
+      "stowage_request_duration_seconds_bucket{method=\"teams.list\",le=\"+Inf\"}";
   auto r = api.with_token("").get("/metrics");
+  for (int i = 0; i < 40 && r.body.find(teams_bucket) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r = api.with_token("").get("/metrics");
+  }
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.header("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
   EXPECT_NE(r.body.find("# TYPE stowage_request_duration_seconds histogram"), std::string::npos);
