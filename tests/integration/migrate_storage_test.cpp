@@ -23,6 +23,8 @@
 #include "stowage/config/config.hpp"
 #include "stowage/migration/copy.hpp"
 #include "stowage/store/registry.hpp"
+#include "support/cloud_server.hpp"
+#include "support/fault_proxy.hpp"
 #include "support/test_server.hpp"
 
 namespace stowage {
@@ -31,6 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace std::chrono_literals;
+using testing::FaultProxy;
+using testing::test_server_env_file;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -57,24 +61,11 @@ struct Target {
   std::unique_ptr<store::ObjectStore> store;
 };
 
-/// The .env file of the test server `var` names (STOWAGE_TEST_<NAME>_ENV), or, for tests that
-/// need several servers, <STOWAGE_TEST_SERVERS_DIR>/<name>.env.
-std::string env_file_of(const char* var) {
-  if (const char* env = std::getenv(var); env != nullptr && *env != '\0') return env;
-  const char* dir = std::getenv("STOWAGE_TEST_SERVERS_DIR");
-  std::string name(var);
-  constexpr std::string_view kPrefix = "STOWAGE_TEST_", kSuffix = "_ENV";
-  if (dir == nullptr || !name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return {};
-  name = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return (fs::path(dir) / (name + ".env")).string();
-}
-
 std::optional<Target> target_from_file(const fs::path& env_path, std::string* why);
 
 /// The target the fixture named by `var` started, or nullopt (skip; a failure when CI=true).
 std::optional<Target> target_from(const char* var, std::string* why) {
-  const std::string env_path = env_file_of(var);
+  const std::string env_path = test_server_env_file(var);
   if (env_path.empty() || !fs::exists(env_path)) {
     *why = std::string(var) + " unset or missing (ctest starts the server)";
     return std::nullopt;
@@ -127,7 +118,6 @@ class MigrateStorageTest : public ::testing::Test {
     for (auto& c : run_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   void TearDown() override {
-    stop_proxy();
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -226,30 +216,6 @@ class MigrateStorageTest : public ::testing::Test {
     return config::load(load).value();
   }
 
-  /// Starts the proxy in front of 127.0.0.1:upstream; returns its port.
-  unsigned short start_proxy(unsigned short upstream, int fail_every = 0, int reset_every = 0) {
-    const fs::path port_file = dir_ / "proxy.port";
-    proxy_log_ = dir_ / "proxy.log";
-    proxy_ = ::fork();
-    if (proxy_ == 0) {
-      const std::string script = std::string(STOWAGE_SOURCE_DIR) + "/tests/fakes/fault_proxy.mjs";
-      const std::string up = std::to_string(upstream), f = std::to_string(fail_every),
-                        r = std::to_string(reset_every);
-      ::execlp("node", "node", script.c_str(), "--upstream", up.c_str(), "--port-file",
-               port_file.c_str(), "--log", proxy_log_.c_str(), "--fail-every", f.c_str(),
-               "--reset-every", r.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 100 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(50ms);
-    return static_cast<unsigned short>(std::stoi(slurp(port_file)));
-  }
-  void stop_proxy() {
-    if (proxy_ > 0) {
-      ::kill(proxy_, SIGTERM);
-      ::waitpid(proxy_, nullptr, 0);
-      proxy_ = -1;
-    }
-  }
   /// A copy of the target's .env that goes through the proxy.
   fs::path proxied_env(const Target& t, unsigned short port) {
     std::string text = slurp(t.env_file);
@@ -327,8 +293,6 @@ class MigrateStorageTest : public ::testing::Test {
   std::vector<store::ObjectPath> tree_;
   std::map<std::string, std::uint64_t> sizes_;
   std::uint64_t tree_bytes_ = 0;
-  pid_t proxy_ = -1;
-  fs::path proxy_log_;
 };
 
 TEST_F(MigrateStorageTest, LocalToRadosgw) {
@@ -372,8 +336,8 @@ TEST_F(MigrateStorageTest, KilledAtRandomPointsThenRerunEndsCompleteWithoutRedoi
   REQUIRE_TARGET(t, "STOWAGE_TEST_RADOSGW_ENV");
   local_source(t.config.bucket_prefix);
   make_tree(t.config.bucket_prefix, 160, 192 << 10);
-  const unsigned short port = start_proxy(port_of(t));
-  const fs::path env = proxied_env(t, port);
+  FaultProxy proxy(port_of(t));  // counts what is uploaded, per key
+  const fs::path env = proxied_env(t, proxy.port());
   constexpr int kConcurrency = 3;
   const std::vector<std::string> args{"migrate", "storage", "--to", env.string(),
                                       "--concurrency", std::to_string(kConcurrency), "--json"};
@@ -399,13 +363,10 @@ TEST_F(MigrateStorageTest, KilledAtRandomPointsThenRerunEndsCompleteWithoutRedoi
   // Bytes uploaded per key, from the proxy's log (PUT bodies: single PUTs and parts).
   std::map<std::string, std::uint64_t> uploaded;
   std::uint64_t total = 0;
-  std::istringstream log(slurp(proxy_log_));
-  for (std::string method, path, outcome; log >> method >> path;) {
-    std::uint64_t bytes = 0;
-    log >> bytes >> outcome;
-    if (method != "PUT") continue;
-    uploaded[path] += bytes;
-    total += bytes;
+  for (const auto& r : proxy.requests()) {
+    if (r.method != "PUT") continue;
+    uploaded[r.path] += r.body_bytes;
+    total += r.body_bytes;
   }
   std::size_t twice = 0;
   std::uint64_t largest = 0;
@@ -427,13 +388,13 @@ TEST_F(MigrateStorageTest, FaultsOnTheWayToRadosgwStillEndCompleteAndCorrect) {
   REQUIRE_TARGET(t, "STOWAGE_TEST_RADOSGW_ENV");
   local_source(t.config.bucket_prefix);
   make_tree(t.config.bucket_prefix, 60, 64 << 10);
-  const fs::path env = proxied_env(t, start_proxy(port_of(t), 7, 11));
+  FaultProxy proxy(port_of(t), {.fail_every = 7, .reset_every = 11});
+  const fs::path env = proxied_env(t, proxy.port());
   Outcome o = run_cli({"migrate", "storage", "--to", env.string(), "--json"}, dir_ / "source.env");
   EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
   EXPECT_EQ(o.summary().at("copied").to_number<std::uint64_t>(), tree_.size()) << o.out;
-  const std::string log = slurp(proxy_log_);
-  EXPECT_NE(log.find(" 503"), std::string::npos) << "no fault was injected";
-  EXPECT_NE(log.find("reset-"), std::string::npos) << "no reset was injected";
+  EXPECT_GE(proxy.errors_injected(), 1u) << "no fault was injected";
+  EXPECT_GE(proxy.resets_injected(), 1u) << "no reset was injected";
   expect_identical(*t.store);
 }
 
@@ -441,7 +402,8 @@ TEST_F(MigrateStorageTest, FaultsOnTheWayToAzuriteStillEndCompleteAndCorrect) {
   REQUIRE_TARGET(t, "STOWAGE_TEST_AZURITE_ENV");
   local_source(t.config.bucket_prefix);
   make_tree(t.config.bucket_prefix, 60, 64 << 10);
-  const fs::path env = proxied_env(t, start_proxy(port_of(t), 7, 11));
+  FaultProxy proxy(port_of(t), {.fail_every = 7, .reset_every = 11});
+  const fs::path env = proxied_env(t, proxy.port());
   Outcome o = run_cli({"migrate", "storage", "--to", env.string(), "--json"}, dir_ / "source.env");
   EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
   EXPECT_EQ(o.summary().at("copied").to_number<std::uint64_t>(), tree_.size()) << o.out;

@@ -23,6 +23,7 @@
 #include "stowage/service/project_migration.hpp"
 #include "stowage/store/local/local_store.hpp"
 #include "stowage/store/registry.hpp"
+#include "support/cloud_server.hpp"
 #include "support/fault_proxy.hpp"
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
@@ -75,58 +76,33 @@ struct Cloud {
   std::string bucket;
   links::Connection connection;
   std::unique_ptr<store::ObjectStore> direct;  ///< the bucket's store, for checks
-  std::string host;                            ///< of the endpoint, for a proxy
   unsigned short port = 0;
 };
 
 /// The test server `env_var` names, or why not (Unavailable: skip unless CI=true).
-/// `env_var` names its .env file; else STOWAGE_TEST_SERVERS_DIR holds it as `file_name` (ctest
-/// passes one directory, since gtest_discover_tests cannot pass several variables).
-Result<Cloud> cloud(const char* env_var, const char* file_name, const std::string& provider,
-                    const std::string& scheme) {
-  std::string env_file;
-  if (const char* v = std::getenv(env_var); v != nullptr && *v != '\0') {
-    env_file = v;
-  } else if (const char* dir = std::getenv("STOWAGE_TEST_SERVERS_DIR"); dir && *dir != '\0') {
-    env_file = (fs::path(dir) / file_name).string();
-  }
-  if (env_file.empty() || !fs::exists(env_file)) {
+Result<Cloud> cloud(const char* env_var, const std::string& provider, const std::string& scheme) {
+  auto server = cloud_server(env_var, provider);
+  if (!server) {
     return make_error(ErrorCode::Unavailable,
-                      std::string(env_var) + " is not set and STOWAGE_TEST_SERVERS_DIR has no " +
-                          file_name);
+                      std::string(env_var) + " is not set and STOWAGE_TEST_SERVERS_DIR has no "
+                                             "file for it");
   }
-  config::LoadOptions load;
-  load.env_file = fs::path(env_file);
-  load.cwd = fs::temp_directory_path();
-  load.environment = {{"DATA_PATH", (fs::temp_directory_path() / "stowage-pm-cloud").string()}};
-  STOWAGE_ASSIGN_OR_RETURN(auto config, config::load(load));
-  STOWAGE_TRY(config::resolve_bucket_prefix(config));
   Cloud c;
   c.scheme = scheme;
-  c.bucket = config.public_bucket();
-  STOWAGE_ASSIGN_OR_RETURN(c.direct, store::open_configured_store(config));
+  c.bucket = server->config.public_bucket();
+  c.direct = std::move(server->store);
+  c.connection = std::move(server->connection);
   c.connection.name = provider + "-conn";
-  c.connection.provider = provider;
-  c.connection.endpoint = config.storage_endpoint;
-  if (config.storage_port) c.connection.endpoint += ":" + std::to_string(*config.storage_port);
-  c.connection.access_key = config.storage_access_key;
-  c.connection.secret_key = config.storage_secret_key;
-  c.connection.credentials_path = config.storage_credentials_path;
-  c.connection.region = config.storage_region;
-  c.connection.force_path_style = true;
-  c.connection.buckets = {c.bucket};
   // "http://127.0.0.1:PORT[/...]"
   const std::string& e = c.connection.endpoint;
-  const auto host_at = e.find("://") + 3;
-  const auto colon = e.find(':', host_at);
-  const auto slash = e.find('/', host_at);
-  c.host = e.substr(host_at, colon - host_at);
+  const auto colon = e.find(':', e.find("://") + 3);
+  const auto slash = e.find('/', colon);
   c.port = static_cast<unsigned short>(std::stoi(e.substr(colon + 1, slash - colon - 1)));
   return c;
 }
 
-#define REQUIRE_CLOUD(var, env, file, provider, scheme)                              \
-  auto var##_made = cloud(env, file, provider, scheme);                              \
+#define REQUIRE_CLOUD(var, env, provider, scheme)                                    \
+  auto var##_made = cloud(env, provider, scheme);                                    \
   if (!var##_made) {                                                                 \
     const char* ci = std::getenv("CI");                                              \
     if (var##_made.error().code == ErrorCode::Unavailable &&                         \
@@ -138,10 +114,10 @@ Result<Cloud> cloud(const char* env_var, const char* file_name, const std::strin
   Cloud& var = *var##_made
 
 #define REQUIRE_RADOSGW(var) \
-  REQUIRE_CLOUD(var, "STOWAGE_TEST_RADOSGW_ENV", "radosgw.env", "minio", "s3")
+  REQUIRE_CLOUD(var, "STOWAGE_TEST_RADOSGW_ENV", "minio", "s3")
 #define REQUIRE_AZURITE(var) \
-  REQUIRE_CLOUD(var, "STOWAGE_TEST_AZURITE_ENV", "azurite.env", "azure", "azure")
-#define REQUIRE_GCS(var) REQUIRE_CLOUD(var, "STOWAGE_TEST_GCS_ENV", "gcs.env", "google", "google")
+  REQUIRE_CLOUD(var, "STOWAGE_TEST_AZURITE_ENV", "azure", "azure")
+#define REQUIRE_GCS(var) REQUIRE_CLOUD(var, "STOWAGE_TEST_GCS_ENV", "google", "google")
 
 /// An item of a test project and the bytes it must serve.
 struct Expected {
@@ -554,7 +530,7 @@ TEST_F(ProjectMigrationTest, CorruptStoredBytesAreReportedNeverLinked) {
 
 TEST_F(ProjectMigrationTest, FaultsOnTheWireStillEndCompleteAndCorrect) {
   REQUIRE_RADOSGW(rgw);
-  FaultProxy proxy(rgw.host, rgw.port, {.fail_every = 2, .reset_every_bytes = 2 << 20});
+  FaultProxy proxy(rgw.port, {.fail_every = 5, .reset_every = 7});
   links::Connection via = rgw.connection;
   via.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
   connect({via});
@@ -711,7 +687,7 @@ class ProjectMigrationCliTest : public ::testing::Test {
 
 TEST_F(ProjectMigrationCliTest, KilledAtRandomPointsThenRerunEndsComplete) {
   REQUIRE_RADOSGW(rgw);
-  FaultProxy proxy(rgw.host, rgw.port);  // counts what is sent; no faults
+  FaultProxy proxy(rgw.port);  // counts what is sent; no faults
   std::ofstream(dir_ / ".env") << "DATA_PATH=" << (dir_ / "data").string()
                                << "\nSTORAGE_BUCKET_PREFIX=test\n";
   std::ofstream(dir_ / "remote_links.yml")
@@ -825,7 +801,7 @@ TEST_F(ProjectMigrationCliTest, KilledAtRandomPointsThenRerunEndsComplete) {
     EXPECT_EQ(read_object(*t->store, t->path).value(), bytes);
   }
   // Bytes sent over all runs: the set once, plus at most the objects in flight at each kill,
-  // plus request heads (a few KiB per object and run).
+  // plus small bodies (multipart completions: at most a few KiB per object and run).
   const std::uint64_t in_flight = static_cast<std::uint64_t>(kills) * kConcurrency * kBigBytes;
   const std::uint64_t heads = static_cast<std::uint64_t>(kills + 1) * (kBig + kSmall) * 4096;
   std::cerr << "kills " << kills << ", sent " << proxy.bytes_up() << " bytes for a set of "

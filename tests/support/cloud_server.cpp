@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/cloud_server.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 
@@ -8,10 +9,23 @@
 
 namespace stowage::testing {
 
+namespace fs = std::filesystem;
+
+std::string test_server_env_file(const char* env_var) {
+  if (const char* env = std::getenv(env_var); env != nullptr && *env != '\0') return env;
+  const char* dir = std::getenv("STOWAGE_TEST_SERVERS_DIR");
+  std::string name(env_var);
+  constexpr std::string_view kPrefix = "STOWAGE_TEST_", kSuffix = "_ENV";
+  if (dir == nullptr || !name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return {};
+  name = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const fs::path file = fs::path(dir) / (name + ".env");
+  return fs::exists(file) ? file.string() : std::string();
+}
+
 std::optional<CloudServer> cloud_server(const char* env_var, const std::string& provider) {
-  const char* env_file = std::getenv(env_var);
-  if (env_file == nullptr || *env_file == '\0') return std::nullopt;
-  namespace fs = std::filesystem;
+  const std::string env_file = test_server_env_file(env_var);
+  if (env_file.empty()) return std::nullopt;
   config::LoadOptions load;
   load.env_file = env_file;
   load.cwd = fs::temp_directory_path();

@@ -20,8 +20,13 @@ struct CloudServer {
   links::Connection connection;
 };
 
-/// The server whose .env file the environment variable `env_var` names (set by its ctest
-/// fixture); nullopt when unset. `provider` is the connection's (minio, azure, google).
+/// The .env file of the test server that `env_var` (STOWAGE_TEST_<NAME>_ENV) names, or, for
+/// tests that need several servers (gtest_discover_tests passes one variable only),
+/// <STOWAGE_TEST_SERVERS_DIR>/<name>.env; empty when neither is set.
+std::string test_server_env_file(const char* env_var);
+
+/// The server whose .env file test_server_env_file() finds; nullopt when there is none.
+/// `provider` is the connection's (minio, azure, google).
 std::optional<CloudServer> cloud_server(const char* env_var, const std::string& provider);
 
 /// Skips the test when `env_var` is unset, or fails it when CI=true (the fixture did not start).

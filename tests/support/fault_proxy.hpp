@@ -1,67 +1,59 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <atomic>
+#include <sys/types.h>
+
 #include <cstdint>
-#include <memory>
+#include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace stowage::testing {
 
-/// A TCP proxy on 127.0.0.1 (ephemeral port) in front of an HTTP server, for tests that count
-/// what a client sends and inject faults a real network has: it forwards bytes both ways,
-/// counts them, and on chosen connections answers the first request with a 503 or resets the
-/// connection part way through the upload. Faults are deterministic (by connection number).
+/// An HTTP proxy in front of a test server on 127.0.0.1, for tests that count what a client
+/// sends and inject the faults of a real network: tests/fakes/fault_proxy.mjs (Node built-ins
+/// only), run as a child process for the object's lifetime. Requests are forwarded unchanged
+/// (Host included, so signatures still match); each is logged with its body's size and what
+/// happened to it.
 class FaultProxy {
  public:
   struct Faults {
-    /// Every `fail_every`-th connection (0: none) gets `503 Slow Down` to its first request and is
-    /// closed, without the request reaching the server.
+    /// Every `fail_every`-th request (0: none) is answered `503 SlowDown` without reaching the
+    /// server.
     unsigned fail_every = 0;
-    /// Each time the bytes sent upstream (over all connections) pass another multiple of
-    /// `reset_every_bytes` (0: never), the connection sending them is reset (RST) mid-request.
-    std::uint64_t reset_every_bytes = 0;
-    /// At most this many resets in all, so that a large upload can get through in the end.
-    unsigned max_resets = 8;
+    /// Every `reset_every`-th other request (0: none) has its connection reset mid-body:
+    /// mid-upload when it has a body, else mid-download.
+    unsigned reset_every = 0;
+  };
+  /// One request as the proxy saw it.
+  struct Request {
+    std::string method;
+    std::string path;  ///< without the query
+    std::uint64_t body_bytes = 0;
+    std::string outcome;  ///< ok, 503, reset-upload, reset-download, closed
   };
 
-  FaultProxy(std::string upstream_host, unsigned short upstream_port, Faults faults);
+  /// Starts the proxy in front of 127.0.0.1:`upstream_port`; throws std::runtime_error when it
+  /// does not listen within 5 s.
+  FaultProxy(unsigned short upstream_port, Faults faults);
   /// A proxy that only counts.
-  FaultProxy(std::string upstream_host, unsigned short upstream_port)
-      : FaultProxy(std::move(upstream_host), upstream_port, Faults{0, 0, 0}) {}
+  explicit FaultProxy(unsigned short upstream_port);
   ~FaultProxy();
   FaultProxy(const FaultProxy&) = delete;
   FaultProxy& operator=(const FaultProxy&) = delete;
 
   unsigned short port() const { return port_; }
-  /// Bytes from clients to the server (requests: headers and bodies).
-  std::uint64_t bytes_up() const { return up_.load(); }
-  std::uint64_t bytes_down() const { return down_.load(); }
-  unsigned faults_injected() const { return errors_.load() + resets_.load(); }
-  unsigned errors_injected() const { return errors_.load(); }  ///< 503s answered
-  unsigned resets_injected() const { return resets_.load(); }  ///< connections reset mid-upload
-  void set_faults(Faults faults);
+  /// Every request logged so far, in order.
+  std::vector<Request> requests() const;
+  /// Request-body bytes that reached the proxy, over every request.
+  std::uint64_t bytes_up() const;
+  unsigned errors_injected() const;  ///< 503s answered
+  unsigned resets_injected() const;  ///< connections reset mid-body
 
  private:
-  void accept_loop();
-  void serve(int client, unsigned number);
-  /// Counts `n` bytes going upstream; true when they cross a reset point.
-  bool count_up(std::uint64_t n);
-
-  std::string host_;
-  unsigned short upstream_port_;
-  std::atomic<unsigned> fail_every_{0};
-  std::atomic<std::uint64_t> reset_every_bytes_{0};
-  std::atomic<unsigned> max_resets_{0};
-  int listener_ = -1;
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
   unsigned short port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<std::uint64_t> up_{0}, down_{0};
-  std::atomic<unsigned> errors_{0}, resets_{0}, connections_{0};
-  std::thread acceptor_;
-  std::vector<std::thread> workers_;
 };
 
 }  // namespace stowage::testing
