@@ -754,10 +754,14 @@ TEST_F(ProjectMigrationCliTest, KilledAtRandomPointsThenRerunEndsComplete) {
 
   std::mt19937 rng(std::random_device{}());
   int kills = 0;
-  // Two kills during the copy (before anything is switched), at random times.
+  // Two kills during the copy (before anything is switched), once a random share of the set
+  // (about a third, then two thirds) has gone through the proxy, so that uploads are in flight.
   for (int k = 0; k < 2; ++k) {
+    const std::uint64_t at = total_bytes * (k + 1) / 3 + rng() % (total_bytes / 10);
     const pid_t pid = spawn(args);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 600));
+    for (int polls = 0; polls < 15000 && proxy.bytes_up() < at; ++polls) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     ::kill(pid, SIGKILL);
     const CliRun r = wait_for(pid);
     if (r.exit_code == -SIGKILL) ++kills;

@@ -51,6 +51,11 @@ Result<Attempt> copy_once(ObjectStore& source, const ObjectInfo& source_info, Ob
   if (!reader) return annotate(reader.error(), "read", source, source_info.path);
   store::WriteOptions write;
   write.size_hint = source_info.size;
+  // Named after the source's version, so that a run killed mid-object continues the upload it
+  // left at the target (the parts or blocks already there are not sent again).
+  const std::string version = source_info.path.to_string() + "\n" + source_info.etag + "\n" +
+                              std::to_string(source_info.size);
+  write.resume_id = io::to_hex(io::Sha256::of(std::as_bytes(std::span(version)))).substr(0, 32);
   auto writer = target.open_write(target_path, write);
   if (!writer) return annotate(writer.error(), "write", target, target_path);
 

@@ -53,6 +53,12 @@ struct WriteOptions {
   std::optional<std::uint64_t> size_hint;
   /// Fail with AlreadyExists when an object is already at the path.
   bool if_none_match = false;
+  /// Non-empty: this upload may continue one that an earlier writer given the same id (and the
+  /// same size_hint) left unfinished at the path, e.g. in a process that was killed: the parts
+  /// or blocks already there with the same bytes are not sent again (S3 multipart, Azure
+  /// blocks). Providers without resumable uploads, and objects small enough for one request,
+  /// ignore it. The id names the content (say, the source's path and version), never a secret.
+  std::string resume_id;
 };
 
 struct ListOptions {

@@ -496,6 +496,11 @@ Result<std::unique_ptr<Writer>> AzureStore::make_writer(const ObjectPath& path,
 
 Result<std::unique_ptr<Writer>> AzureStore::open_write(const ObjectPath& path,
                                                        const WriteOptions& options) {
+  // Only an object staged in blocks leaves anything to continue; a small one stays one Put Blob.
+  if (!options.resume_id.empty() && options.size_hint &&
+      *options.size_hint > options_.single_put_max_bytes) {
+    return open_resumable_write(path, options.resume_id, options);
+  }
   STOWAGE_TRY(check("PutBlob", path, false));
   return make_writer(path, options, random_tag(), false);
 }

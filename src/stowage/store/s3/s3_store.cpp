@@ -837,7 +837,11 @@ Result<std::unique_ptr<Writer>> S3Store::make_writer(const ObjectPath& path,
 
 Result<std::unique_ptr<Writer>> S3Store::open_write(const ObjectPath& path,
                                                     const WriteOptions& options) {
-  return make_writer(path, options, false);
+  // Only a multipart upload leaves anything to continue: S3 keeps one upload per key pending
+  // (the newest is taken), so the id itself is not needed here.
+  const bool multipart =
+      options.size_hint && *options.size_hint > options_.parts.min_part_bytes;
+  return make_writer(path, options, !options.resume_id.empty() && multipart);
 }
 
 Result<std::unique_ptr<Writer>> S3Store::open_write_resuming(const ObjectPath& path,
