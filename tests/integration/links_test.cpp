@@ -238,6 +238,73 @@ TEST_F(LinksTest, RemoteStorageUploadStreamsIntoTheLinkedFolder) {
   EXPECT_EQ(orphan.status, 400);
 }
 
+/// The docs' "Migrating existing projects to Cloud Storage" script, step by step as it talks to
+/// the API: for each stored image, get_file_info_by_path (remote-storage.list, limit 1), the
+/// bytes streamed from images.download (a form body) into remote-storage.upload (chunked), the
+/// size checked again, then set_remote for all of them at once. Run twice: the second run finds
+/// every object there and every item linked, and changes nothing.
+TEST_F(LinksTest, TheDocsMigrationScriptRunsUnchangedOverTheApi) {
+  std::vector<std::pair<std::string, std::string>> images = {
+      {"a.jpg", make_image(64, 48, "jpeg", 11)}, {"b.png", make_image(30, 20, "png", 12)}};
+  std::vector<FormFile> files;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    files.push_back({std::to_string(i) + "-file", std::to_string(i), "image/*", images[i].second});
+  }
+  ASSERT_EQ(api_.upload(files).status, 200);
+  json::array entries;
+  for (const auto& [name, bytes] : images) entries.push_back({{"title", name}, {"hash", sdk_hash(bytes)}});
+  auto added = api_.call("images.bulk.add", {{"datasetId", dataset_}, {"images", entries}});
+  ASSERT_EQ(added.status, 200) << added.body;
+
+  auto run_script = [&]() {
+    json::array changes;
+    const auto list = api_.call("images.list", {{"datasetId", dataset_}}).json();
+    for (const auto& info : list.at("entities").as_array()) {
+      if (!info.at("link").is_null()) continue;  // the script skips linked entities
+      const std::string remote = "fs://local-datasets/projects-migration-storage/images/" +
+                                 std::to_string(dataset_) + "/" +
+                                 std::string(info.at("name").as_string());
+      auto stat = [&] {
+        return remote_get("list", "path=" + remote +
+                                      "&recursive=False&files=True&folders=False&limit=1&"
+                                      "startAfter=")
+            .json();
+      };
+      const auto size = info.at("size").to_number<std::uint64_t>();
+      auto before = stat();
+      if (before.as_array().empty() || before.at(0).at("size").to_number<std::uint64_t>() != size) {
+        auto bytes = api_.post("/public/api/v3/images.download",
+                               "id=" + std::to_string(id_of(info)),
+                               "application/x-www-form-urlencoded");
+        EXPECT_EQ(bytes.status, 200);
+        auto up = api_.post("/public/api/v3/remote-storage.upload",
+                            upload_body({{remote, bytes.body}}, "docs"),
+                            "multipart/form-data; boundary=docs", {}, /*chunked=*/true);
+        EXPECT_EQ(up.status, 200) << up.body;
+        EXPECT_EQ(stat().at(0).at("size").to_number<std::uint64_t>(), size);
+      }
+      changes.push_back({{"id", info.at("id")}, {"link", remote}});
+    }
+    if (changes.empty()) return std::size_t{0};
+    auto r = api_.call("images.update.links",
+                       {{"images", changes}, {"clearLocalDataSource", true}});
+    EXPECT_TRUE(r.json().at("success").as_bool()) << r.body;
+    return changes.size();
+  };
+  EXPECT_EQ(run_script(), images.size());
+  EXPECT_EQ(run_script(), 0u);  // everything is linked now: nothing to do
+  const auto list = api_.call("images.list", {{"datasetId", dataset_}}).json();
+  for (const auto& info : list.at("entities").as_array()) {
+    ASSERT_FALSE(info.at("link").is_null());
+    const auto dl = api_.call("images.download", {{"id", info.at("id")}});
+    const auto name = std::string(info.at("name").as_string());
+    const auto it = std::find_if(images.begin(), images.end(),
+                                 [&](const auto& p) { return p.first == name; });
+    ASSERT_NE(it, images.end());
+    EXPECT_EQ(dl.body, it->second) << name;
+  }
+}
+
 TEST_F(LinksTest, LinksFileImportReportsEachLineAndRerunsAddNothing) {
   const std::string text =
       "# persons, then a car\n"
