@@ -2,8 +2,11 @@
 #include "stowage/service/service.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <functional>
 #include <set>
+#include <thread>
 
 #include "stowage/media/probe.hpp"
 #include "stowage/media/video.hpp"
@@ -518,10 +521,41 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
   return catalog_.add_items(dataset_id, rows, who.user.id);
 }
 
+namespace {
+
+/// Objects a set_links call stats at once: an SDK batch is up to 1,000 items, and one HEAD
+/// after another to a remote store would take seconds.
+constexpr std::size_t kLinkCheckConcurrency = 16;
+
+/// Runs `check(i)` for i in [0, n) on up to kLinkCheckConcurrency threads; the first error in
+/// index order, so that the answer does not depend on timing.
+Status check_each(std::size_t n, const std::function<Status(std::size_t)>& check) {
+  std::vector<Status> results(n);
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < n;) results[i] = check(i);
+  };
+  {
+    std::vector<std::jthread> threads;
+    for (std::size_t t = 1; t < std::min(n, kLinkCheckConcurrency); ++t) threads.emplace_back(worker);
+    worker();
+  }
+  for (auto& r : results) {
+    if (!r) return std::move(r).error();
+  }
+  return {};
+}
+
+}  // namespace
+
 Status Service::set_links(const Principal& who, MediaKind kind,
                           const std::vector<LinkUpdate>& updates, bool check_exists) {
-  std::vector<catalog::LinkChange> changes;
-  changes.reserve(updates.size());
+  struct Checked {
+    catalog::Item item;
+    links::LinkTarget target;
+  };
+  std::vector<Checked> checked;
+  checked.reserve(updates.size());
   std::unordered_map<Id, MediaKind> project_kinds;
   for (const LinkUpdate& u : updates) {
     const std::string what = "item " + std::to_string(u.item_id);
@@ -541,23 +575,33 @@ Status Service::set_links(const Principal& who, MediaKind kind,
       e.message = what + ": " + e.message;
       return e;
     }
-    if (check_exists) {
-      auto info = target->store->stat(target->path);
+    checked.push_back({std::move(it), std::move(*target)});
+  }
+  if (check_exists) {
+    STOWAGE_TRY(check_each(checked.size(), [&](std::size_t i) -> Status {
+      const Checked& c = checked[i];
+      const std::string what = "item " + std::to_string(c.item.id);
+      auto info = c.target.store->stat(c.target.path);
       if (!info) {
         Error e = info.error();
         e.message = what + ": " + (e.code == ErrorCode::NotFound
-                                       ? "nothing at " + target->locator.to_string()
+                                       ? "nothing at " + c.target.locator.to_string()
                                        : e.message);
         return e;
       }
-      if (info->size != it.size) {
+      if (info->size != c.item.size) {
         return make_error(ErrorCode::PreconditionFailed,
-                          what + ": " + target->locator.to_string() + " has " +
+                          what + ": " + c.target.locator.to_string() + " has " +
                               std::to_string(info->size) + " bytes, the item " +
-                              std::to_string(it.size));
+                              std::to_string(c.item.size));
       }
-    }
-    changes.push_back({u.item_id, target->locator.to_string(), it.blob_sha256_hex});
+      return {};
+    }));
+  }
+  std::vector<catalog::LinkChange> changes;
+  changes.reserve(checked.size());
+  for (const Checked& c : checked) {
+    changes.push_back({c.item.id, c.target.locator.to_string(), c.item.blob_sha256_hex});
   }
   STOWAGE_TRY(catalog_.set_item_links(changes));
   std::vector<Id> ids;
