@@ -33,8 +33,9 @@ constexpr std::string_view kMigrateStorageHelp =
     "or configuration.";
 constexpr std::string_view kMigrateToHelp =
     "The target: a .env file with its STORAGE_PROVIDER, STORAGE_ENDPOINT, keys etc. (the .env you "
-    "will switch to; a path, or a name ending in .env), or the name of a connection in "
-    "remote_links.yml (its provider, endpoint and credentials)";
+    "will switch to; a path, or a name ending in .env), the name of a connection in "
+    "remote_links.yml (its provider, endpoint and credentials), or a link scheme such as s3:// "
+    "(the connection that allows both buckets with it)";
 
 constexpr std::string_view kMigrateProjectHelp =
     "Move a project's items between local storage and links: the docs' \"Migrating existing "

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "stowage/links/link_resolver.hpp"
 #include "stowage/links/remote_links.hpp"
 #include "stowage/migration/runner.hpp"
 #include "stowage/store/registry.hpp"
@@ -120,9 +121,43 @@ bool looks_like_env_file(const std::string& to) {
          (to.size() > 4 && to.ends_with(".env"));
 }
 
-Result<Target> open_target(const config::Config& source, const std::string& to) {
+/// `--to s3://` (or `azure://`, `google://`, optionally with one of the two bucket names): the
+/// connection of remote_links.yml that allows both buckets with that scheme, as a link to them
+/// would resolve.
+Result<std::string> connection_of_link(const config::Config& source, const std::string& to) {
+  auto links = links::RemoteLinks::load(source.remote_links_path, config::process_environment());
+  if (!links) return links.error();
+  const std::string scheme = to.substr(0, to.find("://"));
+  std::string bucket = to.substr(scheme.size() + 3);
+  while (!bucket.empty() && bucket.back() == '/') bucket.pop_back();
+  const std::string pub = source.bucket_prefix + "-public", priv = source.bucket_prefix + "-private";
+  if (!bucket.empty() && bucket != pub && bucket != priv) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "--to " + to + ": the storage is the buckets " + pub + " and " + priv +
+                          ", which keep their names; give the scheme alone, e.g. " + scheme +
+                          "://");
+  }
+  links::LinkResolver resolver(std::move(*links), {});
+  std::string name;
+  for (const std::string& b : {pub, priv}) {
+    auto target = resolver.resolve_prefix(scheme + "://" + b + "/");
+    if (!target) return target.error();
+    if (!name.empty() && target->connection != name) {
+      return make_error(ErrorCode::InvalidArgument,
+                        "--to " + to + ": " + pub + " and " + priv +
+                            " are allowed by different connections (" + name + ", " +
+                            target->connection + "); name one with --to");
+    }
+    name = target->connection;
+  }
+  return name;
+}
+
+Result<Target> open_target(const config::Config& source, std::string to) {
   Target t;
-  if (looks_like_env_file(to)) {
+  if (to.find("://") != std::string::npos) {
+    STOWAGE_ASSIGN_OR_RETURN(to, connection_of_link(source, to));
+  } else if (looks_like_env_file(to)) {
     config::LoadOptions load;
     load.env_file = fs::path(to);
     // Only the target file counts: the variables of this process describe the source.

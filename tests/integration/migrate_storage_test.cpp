@@ -310,6 +310,32 @@ TEST_F(MigrateStorageTest, LocalToGcsFake) {
   migrate_to(t);
 }
 
+/// `--to s3://`: the target is the remote_links.yml connection that allows both buckets, as a
+/// link to them would resolve; a link to another bucket is refused, naming the two.
+TEST_F(MigrateStorageTest, ALinkSchemeNamesTheConnectionThatHoldsTheBuckets) {
+  REQUIRE_TARGET(t, "STOWAGE_TEST_RADOSGW_ENV");
+  local_source(t.config.bucket_prefix);
+  make_tree(t.config.bucket_prefix, 5, 4 << 10);
+  auto server = testing::cloud_server("STOWAGE_TEST_RADOSGW_ENV", "minio");
+  ASSERT_TRUE(server.has_value());
+  const links::Connection& c = server->connection;
+  std::ofstream(dir_ / "remote_links.yml")
+      << "rgw:\n  provider: minio\n  endpoint: " << c.endpoint << "\n  access_key: "
+      << c.access_key << "\n  secret_key: " << c.secret_key.reveal()
+      << "\n  region: us-east-1\n  buckets:\n  - " << t.config.public_bucket() << "\n  - "
+      << t.config.private_bucket() << "\n";
+  Outcome o = run_cli({"migrate", "storage", "--to", "s3://", "--dry-run", "--json"},
+                      dir_ / "source.env");
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  EXPECT_GE(o.summary().at("would_copy").to_number<std::uint64_t>(), tree_.size()) << o.out;
+  EXPECT_NE(o.summary().at("target").as_string().find("connection rgw"), std::string::npos)
+      << o.out;
+  o = run_cli({"migrate", "storage", "--to", "s3://some-other-bucket"}, dir_ / "source.env");
+  EXPECT_EQ(o.exit_code, 2) << o.out << o.err;
+  EXPECT_NE(o.err.find(t.config.public_bucket()), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find(c.secret_key.reveal()), std::string::npos) << o.err;
+}
+
 TEST_F(MigrateStorageTest, AMissingTargetBucketIsABadConfigurationNamed) {
   REQUIRE_TARGET(t, "STOWAGE_TEST_RADOSGW_ENV");
   std::string text = slurp(t.env_file);
