@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 
 #include "cli/commands.hpp"
 #include "stowage/links/link_resolver.hpp"
@@ -302,6 +303,39 @@ void print_summary(std::ostream& out, const migration::Summary& s, const Target&
   }
 }
 
+/// How many of the objects a dry run would copy are named (text and JSON); the counts cover all.
+constexpr std::size_t kPlanShown = 1000;
+constexpr std::size_t kPlanPrinted = 20;
+
+/// The objects a dry run would copy; filled from the worker threads.
+class Plan {
+ public:
+  void add(const store::ObjectPath& path, std::uint64_t size) {
+    std::lock_guard lock(mutex_);
+    if (objects_.size() < kPlanShown) objects_.emplace_back(path.to_string(), size);
+  }
+  boost::json::array json() const {
+    std::lock_guard lock(mutex_);
+    boost::json::array out;
+    for (const auto& [path, size] : objects_) out.push_back({{"path", path}, {"size", size}});
+    return out;
+  }
+  void print(std::ostream& out, std::uint64_t total) const {
+    std::lock_guard lock(mutex_);
+    if (objects_.empty()) return;
+    out << "\nWould copy:\n";
+    for (std::size_t i = 0; i < objects_.size() && i < kPlanPrinted; ++i) {
+      out << "  " << objects_[i].first << " (" << human_bytes(objects_[i].second) << ")\n";
+    }
+    if (total > kPlanPrinted) out << "  ... and " << total - kPlanPrinted << " more (--json lists "
+                                  << kPlanShown << ")\n";
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<std::string, std::uint64_t>> objects_;
+};
+
 }  // namespace
 
 int run_migrate_storage(config::Config config, const MigrateStorageOptions& options,
@@ -344,13 +378,31 @@ int run_migrate_storage(config::Config config, const MigrateStorageOptions& opti
     out << (options.dry_run ? "Comparing " : "Copying ") << buckets[0] << " and " << buckets[1]
         << " from " << (*source)->name() << " to " << target->description << '\n';
   }
-  const migration::Summary summary = migration::run_copies(
-      migration::bucket_pager(**source, *target->store, buckets, list_retry), run);
+  // A dry run's plan: the objects it would copy (the first kPlanShown of them, in completion
+  // order; the counts say how many in all).
+  Plan plan;
+  auto pager = migration::bucket_pager(**source, *target->store, buckets, list_retry);
+  if (options.dry_run) {
+    pager = [&plan, inner = std::move(pager)]() -> Result<std::vector<migration::CopyTask>> {
+      STOWAGE_ASSIGN_OR_RETURN(auto tasks, inner());
+      for (auto& task : tasks) {
+        task.on_done = [&plan, path = task.source_info.path,
+                        size = task.source_info.size](const Result<migration::CopyResult>& r) {
+          if (r && r->outcome == migration::CopyOutcome::WouldCopy) plan.add(path, size);
+        };
+      }
+      return tasks;
+    };
+  }
+  const migration::Summary summary = migration::run_copies(pager, run);
   printer.finish();
   if (options.json) {
-    out << boost::json::serialize(summary_json(summary, *target, options)) << '\n';
+    auto report = summary_json(summary, *target, options);
+    if (options.dry_run) report["would_copy_objects"] = plan.json();
+    out << boost::json::serialize(report) << '\n';
   } else {
     print_summary(out, summary, *target, options);
+    if (options.dry_run) plan.print(out, summary.would_copy);
   }
   return summary.complete() ? kExitOk : kExitFailed;
 }

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -256,6 +257,18 @@ class MigrateStorageTest : public ::testing::Test {
     EXPECT_EQ(dry.summary().at("would_copy").to_number<std::uint64_t>(), tree_.size()) << dry.out;
     EXPECT_EQ(dry.summary().at("bytes_written").to_number<std::uint64_t>(), 0u);
     for (const auto& p : tree_) EXPECT_FALSE(target.store->stat(p)) << p.to_string();
+    // The plan names each object it would copy, with its size.
+    std::set<std::string> planned;
+    const json::value plan = dry.summary();
+    for (const auto& o : plan.at("would_copy_objects").as_array()) {
+      const std::string path(o.at("path").as_string());
+      planned.insert(path);
+      const std::string key = path.substr(path.find('/') + 1);
+      EXPECT_EQ(o.at("size").to_number<std::uint64_t>(), sizes_[key]) << path;
+    }
+    std::set<std::string> tree;
+    for (const auto& p : tree_) tree.insert(p.to_string());
+    EXPECT_EQ(planned, tree);
 
     Outcome first = run_cli({"migrate", "storage", "--to", target.env_file.string()}, source_env);
     ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
