@@ -232,6 +232,44 @@ TEST_F(GcsStoreTest, ResumableUploadKilledMidwayResumesFromTheServersOffset) {
   store_->remove(path).value();
 }
 
+/// WriteOptions::resume_id with a sessions folder: a writer that never finished (its process
+/// died: here, leaked) leaves its session recorded, and a later writer with the same id and the
+/// whole stream continues it, sending only what the server does not hold.
+TEST_F(GcsStoreTest, AWriterWithTheSameResumeIdContinuesTheRecordedSession) {
+  namespace fs = std::filesystem;
+  const fs::path sessions = fs::temp_directory_path() / random_prefix("gcs-sessions");
+  auto options = GcsOptions::from_config(env_.config).value();
+  options.chunk_bytes = 256 * 1024;
+  options.sessions_dir = sessions;
+  auto store = GcsStore::open(options).value();
+  const auto bytes = pattern_bytes(44, (2 << 20) + 777);
+  const auto path = at("continued.bin");
+  const store::WriteOptions write{.size_hint = bytes.size(), .resume_id = "source-v1"};
+
+  auto first = store->open_write(path, write).value();
+  first->write(std::span(bytes).first(1 << 20)).value();
+  (void)first.release();  // dies without committing or aborting
+  ASSERT_EQ(std::distance(fs::directory_iterator(sessions), fs::directory_iterator()), 1);
+  for (const auto& e : fs::directory_iterator(sessions)) {
+    EXPECT_EQ(fs::status(e).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  }
+
+  auto second = store->open_gcs_write(path, write).value();
+  EXPECT_GT(second->persisted_bytes(), 0u) << "the recorded session was not continued";
+  for (std::size_t off = 0; off < bytes.size(); off += 300000) {
+    second->write(std::span(bytes).subspan(off, std::min<std::size_t>(300000, bytes.size() - off)))
+        .value();
+  }
+  EXPECT_EQ(second->commit().value().size, bytes.size());
+  EXPECT_EQ(read_all(*store_, path), bytes);
+  EXPECT_TRUE(fs::is_empty(sessions)) << "a finished upload forgets its session";
+  // Another id never continues it.
+  auto other = store->open_gcs_write(at("other.bin"), {.size_hint = 10, .resume_id = "source-v2"});
+  EXPECT_EQ(other.value()->persisted_bytes(), 0u);
+  store_->remove(path).value();
+  fs::remove_all(sessions);
+}
+
 TEST_F(GcsStoreTest, CreateOnlyWritesUseIfGenerationMatchZero) {
   const store::WriteOptions once{std::nullopt, true};
   auto first = store_->open_write(at("once"), once).value();

@@ -27,6 +27,7 @@ Result<std::unique_ptr<ObjectStore>> open_configured_store(const config::Config&
       return azure::open_azure_store(config);
     case config::Provider::Google: {
       STOWAGE_ASSIGN_OR_RETURN(auto options, gcs::GcsOptions::from_config(config));
+      options.sessions_dir = config.data_path / "state" / "gcs-sessions";
       STOWAGE_ASSIGN_OR_RETURN(auto gcs, gcs::GcsStore::open(std::move(options)));
       return std::unique_ptr<ObjectStore>(std::move(gcs));
     }

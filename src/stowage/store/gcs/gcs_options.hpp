@@ -35,6 +35,10 @@ struct GcsOptions {
   http::RetryPolicy retry;
   /// Verify TLS certificates (always on outside tests).
   bool verify_tls = true;
+  /// Where the resumable sessions of writers opened with a WriteOptions::resume_id are
+  /// recorded, one file (mode 0600: a session URI is a capability) per upload, so that a writer
+  /// in a later process continues the session instead of starting over. Empty: not recorded.
+  std::filesystem::path sessions_dir;
 
   /// From STORAGE_ENDPOINT (default storage.googleapis.com), STORAGE_PORT and
   /// STORAGE_CREDENTIALS_PATH. InvalidArgument names the variable.

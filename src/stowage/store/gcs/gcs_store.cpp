@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstring>
+#include <fstream>
 
+#include "stowage/io/checksum.hpp"
+#include "stowage/io/file.hpp"
 #include "stowage/store/gcs/gcs_internal.hpp"
 
 namespace stowage::store::gcs {
@@ -267,7 +270,47 @@ Result<std::unique_ptr<Writer>> GcsStore::open_write(const ObjectPath& path,
 Result<std::unique_ptr<GcsWriter>> GcsStore::open_gcs_write(const ObjectPath& path,
                                                             const WriteOptions& options) {
   STOWAGE_TRY(check("open_write", path, false));
-  return std::unique_ptr<GcsWriter>(new GcsWriter(*this, path, options));
+  std::unique_ptr<GcsWriter> writer(new GcsWriter(*this, path, options));
+  if (options.resume_id.empty() || options_.sessions_dir.empty()) return writer;
+  // One file per (upload id, object): a later writer with the same id continues the session.
+  const std::string name = options.resume_id + "\n" + path.bucket + "\n" + path.key;
+  writer->session_file_ =
+      options_.sessions_dir /
+      io::to_hex(io::Sha256::of(std::as_bytes(std::span(name)))).substr(0, 32);
+  std::ifstream in(writer->session_file_);
+  std::string uri;
+  if (!std::getline(in, uri) || uri.empty()) return writer;
+  writer->session_ = Redacted(uri);
+  auto state = writer->query_session();
+  if (!state || *state) {
+    // Expired, cancelled or already finished: start over with a fresh session.
+    writer->forget_session();
+    std::unique_ptr<GcsWriter> fresh(new GcsWriter(*this, path, options));
+    fresh->session_file_ = writer->session_file_;
+    writer->session_file_.clear();
+    writer->session_.reset();
+    return fresh;
+  }
+  writer->skip_ = writer->persisted_;
+  return writer;
+}
+
+Status GcsWriter::record_session() const {
+  if (session_file_.empty() || !session_) return {};
+  STOWAGE_TRY(io::create_directories_durable(session_file_.parent_path()));
+  const auto temp = io::unique_temp_path(session_file_.parent_path(), "session");
+  STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::create_exclusive(temp, 0600));
+  const std::string line = session_->reveal() + "\n";
+  STOWAGE_TRY(file.write_all(std::as_bytes(std::span(line))));
+  STOWAGE_TRY(file.sync());
+  STOWAGE_TRY(file.close());
+  return io::publish(temp, session_file_);
+}
+
+void GcsWriter::forget_session() const {
+  if (session_file_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(session_file_, ec);
 }
 
 Result<std::unique_ptr<GcsWriter>> GcsStore::resume_write(const ObjectPath& path,
@@ -357,6 +400,10 @@ Error GcsWriter::closed_error(std::string_view op) const {
 
 Status GcsWriter::write(std::span<const std::byte> bytes) {
   if (committed_ || aborted_ || finished_) return closed_error("write");
+  // A continued session holds the stream's first bytes already.
+  const auto skipped = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, bytes.size()));
+  bytes = bytes.subspan(skipped);
+  skip_ -= skipped;
   const std::size_t capacity = store_.options_.chunk_bytes;
   while (!bytes.empty()) {
     const std::size_t n = std::min(bytes.size(), capacity - std::min(capacity, buffer_.size()));
@@ -392,6 +439,8 @@ Status GcsWriter::start_session() {
     return e;
   }
   session_ = Redacted(std::string(*location));
+  // Best effort: without the record a later process only starts over.
+  (void)record_session();
   return {};
 }
 
@@ -525,10 +574,16 @@ Result<ObjectInfo> GcsWriter::commit() {
     buffer_.shrink_to_fit();
     return info;
   }
+  if (skip_ > 0) {
+    return make_error(ErrorCode::Corrupt, describe("upload", path_) +
+                                              ": the stream ended before the bytes the continued "
+                                              "session already holds");
+  }
   for (int round = 0; round < 4; ++round) {
     STOWAGE_ASSIGN_OR_RETURN(auto finished, send_chunk(true));
     if (finished) {
       committed_ = true;
+      forget_session();
       return std::move(*finished);
     }
   }
@@ -541,6 +596,7 @@ Status GcsWriter::abort() {
   aborted_ = true;
   buffer_.clear();
   buffer_.shrink_to_fit();
+  forget_session();
   if (!session_ || finished_) return {};
   http::Request request;
   request.method = "DELETE";

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,13 @@ class GcsWriter final : public Writer {
   std::optional<ObjectInfo> finished_;  ///< a reattached session that had already finished
   bool committed_ = false;
   bool aborted_ = false;
+  /// Where the session is recorded for a later process (WriteOptions::resume_id); empty: not.
+  std::filesystem::path session_file_;
+  /// Bytes of the caller's stream that a continued session already holds: dropped on write.
+  std::uint64_t skip_ = 0;
+  /// Records the session in session_file_; forgets it when the upload ends.
+  Status record_session() const;
+  void forget_session() const;
 };
 
 /// Google Cloud Storage through its JSON API (https://cloud.google.com/storage/docs/json_api),
