@@ -3,9 +3,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "stowage/links/link_resolver.hpp"
-#include "stowage/service/service.hpp"
-#include "stowage/store/registry.hpp"
+#include "cli/instance.hpp"
 
 namespace stowage::cli {
 
@@ -16,31 +14,17 @@ int run_links_import(const config::Config& config, const LinksImportOptions& opt
   std::ostringstream text;
   text << in.rdbuf();
 
-  auto catalog = catalog::Catalog::open_sqlite(config.sqlite_path());
-  if (!catalog) return fail(err, catalog.error().message, exit_code_for(catalog.error()));
+  auto instance = open_instance(config);
+  if (!instance) return fail(err, instance.error().message, exit_code_for(instance.error()));
   // The command acts as the instance's administrator, like `serve` on its first start.
-  auto admin = (*catalog)->find_user("admin");
+  auto admin = instance->catalog->find_user("admin");
   if (!admin) return fail(err, "no user 'admin': run `stowage serve` once first", kExitUsage);
-  auto memberships = (*catalog)->memberships(admin->id);
+  auto memberships = instance->catalog->memberships(admin->id);
   if (!memberships) return fail(err, memberships.error().message, kExitFailed);
   catalog::Principal who;
   who.user = *admin;
   for (const auto& m : *memberships) who.team_ids.push_back(m.team.id);
-
-  auto store = store::open_configured_store(config);
-  if (!store) return fail(err, store.error().message, exit_code_for(store.error()));
-  auto remote_links =
-      links::RemoteLinks::load(config.remote_links_path, config::process_environment());
-  if (!remote_links) return fail(err, remote_links.error().message, kExitUsage);
-  store::http_links::PublicUrlOptions url_options;
-  url_options.allow_private_networks = config.links_allow_private_networks;
-  links::LinkResolver resolver(std::move(*remote_links), url_options);
-  service::ServiceOptions service_options;
-  service_options.public_bucket = config.public_bucket();
-  service_options.private_bucket = config.private_bucket();
-  service_options.staging_dir = config.storage_root() / ".staging";
-  service::Service service(**catalog, **store, service_options);
-  service.set_link_resolver(&resolver);
+  service::Service& service = *instance->service;
 
   auto lines = service.import_links(who, options.dataset_id, text.str(), options.force_metadata);
   if (!lines) return fail(err, lines.error().message, exit_code_for(lines.error()));

@@ -10,10 +10,9 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "stowage/links/link_resolver.hpp"
+#include "cli/instance.hpp"
 #include "stowage/migration/journal.hpp"
 #include "stowage/service/project_migration.hpp"
-#include "stowage/store/registry.hpp"
 
 namespace stowage::cli {
 namespace {
@@ -169,22 +168,11 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
     return fail(err, "--concurrency and --batch must be at least 1", kExitUsage);
   }
 
-  auto catalog = catalog::Catalog::open_sqlite(config.sqlite_path());
-  if (!catalog) return fail(err, catalog.error().message, exit_code_for(catalog.error()));
-  auto store = store::open_configured_store(config);
-  if (!store) return fail(err, store.error().message, exit_code_for(store.error()));
-  auto remote_links =
-      links::RemoteLinks::load(config.remote_links_path, config::process_environment());
-  if (!remote_links) return fail(err, remote_links.error().message, kExitUsage);
-  store::http_links::PublicUrlOptions url_options;
-  url_options.allow_private_networks = config.links_allow_private_networks;
-  links::LinkResolver resolver(std::move(*remote_links), url_options);
-  service::ServiceOptions service_options;
-  service_options.public_bucket = config.public_bucket();
-  service_options.private_bucket = config.private_bucket();
-  service_options.staging_dir = config.storage_root() / ".staging";
-  service::Service service(**catalog, **store, service_options);
-  service.set_link_resolver(&resolver);
+  auto instance = open_instance(config);
+  if (!instance) {
+    return fail(err, instance.error().message, exit_code_for(instance.error()));
+  }
+  service::Service& service = *instance->service;
 
   auto journal = migration::Journal::open(config.data_path / "migrations" / "projects.db");
   if (!journal) return fail(err, journal.error().message, kExitFailed);
