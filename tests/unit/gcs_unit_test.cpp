@@ -9,6 +9,7 @@
 
 #include "stowage/store/gcs/gcs_internal.hpp"
 #include "stowage/store/gcs/gcs_options.hpp"
+#include "stowage/uri/percent.hpp"
 #include "stowage/store/gcs/gcs_store.hpp"
 
 namespace stowage::store::gcs {
@@ -32,7 +33,7 @@ TEST(GcsOptions, EndpointDefaultsToHttpsAndAcceptsHttpForTests) {
 }
 
 TEST(GcsInternal, EncodingGenerationsAndRanges) {
-  EXPECT_EQ(internal::encode("a/b c+d?#%~"), "a%2Fb%20c%2Bd%3F%23%25~");
+  EXPECT_EQ(uri::percent_encode("a/b c+d?#%~"), "a%2Fb%20c%2Bd%3F%23%25~");
   EXPECT_EQ(internal::generation_of("1700000000123456"), "1700000000123456");
   EXPECT_EQ(internal::generation_of("\"42\""), "42");
   EXPECT_EQ(internal::generation_of("\"not-the-etag\""), std::nullopt);

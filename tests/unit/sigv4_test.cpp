@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "stowage/io/checksum.hpp"
+#include "stowage/uri/percent.hpp"
 
 namespace stowage::auth::sigv4 {
 namespace {
@@ -50,7 +51,7 @@ SignableRequest parse_req(const std::string& text, std::string* body_out = nullp
   r.method = line.substr(0, sp);
   const std::string target = line.substr(sp + 1, http - sp - 1);
   const auto q = target.find('?');
-  r.path = uri_decode(target.substr(0, q));
+  r.path = uri::percent_decode(target.substr(0, q));
   if (q != std::string::npos) {
     std::string_view query(target);
     query.remove_prefix(q + 1);
@@ -58,8 +59,9 @@ SignableRequest parse_req(const std::string& text, std::string* body_out = nullp
       const auto amp = query.find('&');
       const std::string_view item = query.substr(0, amp);
       const auto eq = item.find('=');
-      r.query.emplace_back(uri_decode(item.substr(0, eq)),
-                           eq == std::string_view::npos ? "" : uri_decode(item.substr(eq + 1)));
+      r.query.emplace_back(
+          uri::percent_decode(item.substr(0, eq)),
+          eq == std::string_view::npos ? "" : uri::percent_decode(item.substr(eq + 1)));
       if (amp == std::string_view::npos) break;
       query.remove_prefix(amp + 1);
     }
@@ -158,10 +160,10 @@ TEST(SigV4Suite, S3DoesNotNormalizeThePath) {
 }
 
 TEST(SigV4Suite, Encoding) {
-  EXPECT_EQ(uri_encode("a b+c/d~e", false), "a%20b%2Bc%2Fd~e");
-  EXPECT_EQ(uri_encode("a b+c/d~e", true), "a%20b%2Bc/d~e");
-  EXPECT_EQ(uri_encode("\xC3\xA9", false), "%C3%A9");
-  EXPECT_EQ(uri_decode("%E1%88%B4=x%2"), "\xE1\x88\xB4=x%2");
+  EXPECT_EQ(uri::percent_encode("a b+c/d~e"), "a%20b%2Bc%2Fd~e");
+  EXPECT_EQ(uri::percent_encode("a b+c/d~e", true), "a%20b%2Bc/d~e");
+  EXPECT_EQ(uri::percent_encode("\xC3\xA9"), "%C3%A9");
+  EXPECT_EQ(uri::percent_decode("%E1%88%B4=x%2"), "\xE1\x88\xB4=x%2");
   EXPECT_EQ(canonical_query({{"b", "2"}, {"a", "z"}, {"a", "y"}, {"uploads", ""}}),
             "a=y&a=z&b=2&uploads=");
 }

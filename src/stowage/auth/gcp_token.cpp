@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "stowage/io/checksum.hpp"
+#include "stowage/uri/percent.hpp"
 
 namespace stowage::auth {
 namespace {
@@ -52,22 +53,6 @@ Result<std::string> sign_rs256(const Redacted<>& pem, std::string_view data) {
   }
   signature.resize(length);
   return signature;
-}
-
-std::string form_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -180,8 +165,8 @@ Result<AccessToken> ServiceAccountTokenSource::exchange(Clock::time_point now) {
       "token exchange for " + account_.client_email + " at " + http::redact_url(account_.token_uri);
   STOWAGE_ASSIGN_OR_RETURN(Redacted<> assertion, make_jwt_assertion(account_, options_.scope, now));
   const std::string form =
-      "grant_type=" + form_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") +
-      "&assertion=" + form_encode(assertion.reveal());
+      "grant_type=" + uri::percent_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") +
+      "&assertion=" + uri::percent_encode(assertion.reveal());
   http::Request request;
   request.method = "POST";
   request.url = account_.token_uri;

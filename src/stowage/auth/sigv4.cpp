@@ -10,6 +10,7 @@
 #include <span>
 
 #include "stowage/io/checksum.hpp"
+#include "stowage/uri/percent.hpp"
 
 namespace stowage::auth::sigv4 {
 namespace {
@@ -58,10 +59,6 @@ std::tm utc(std::chrono::system_clock::time_point time) {
   return tm;
 }
 
-bool unreserved(unsigned char c) {
-  return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 /// RFC 3986 remove_dot_segments, plus collapsing empty segments ("//").
 std::string normalize(std::string_view path) {
   std::vector<std::string_view> out;
@@ -89,43 +86,6 @@ std::string normalize(std::string_view path) {
 
 }  // namespace
 
-std::string uri_encode(std::string_view text, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3 / 2);
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (unreserved(c) || (keep_slash && c == '/')) {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-std::string uri_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 std::string amz_date(std::chrono::system_clock::time_point time) {
   const std::tm tm = utc(time);
   char buf[32];
@@ -145,14 +105,14 @@ std::string credential_scope(std::chrono::system_clock::time_point time, std::st
 
 std::string canonical_uri(std::string_view path, bool normalize_path) {
   if (path.empty()) return "/";
-  return uri_encode(normalize_path ? normalize(path) : std::string(path), true);
+  return uri::percent_encode(normalize_path ? normalize(path) : std::string(path), true);
 }
 
 std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query) {
   std::vector<std::pair<std::string, std::string>> encoded;
   encoded.reserve(query.size());
   for (const auto& [name, value] : query) {
-    encoded.emplace_back(uri_encode(name, false), uri_encode(value, false));
+    encoded.emplace_back(uri::percent_encode(name), uri::percent_encode(value));
   }
   std::sort(encoded.begin(), encoded.end());
   std::string out;

@@ -43,12 +43,6 @@ struct SigningParams {
   bool normalize_path = false;
 };
 
-/// RFC 3986 percent-encoding as SigV4 wants it: unreserved characters (A-Z a-z 0-9 - . _ ~) as
-/// they are, every other byte as %XX (upper-case hex); '/' kept when `keep_slash`.
-std::string uri_encode(std::string_view text, bool keep_slash);
-/// Decodes %XX escapes (and nothing else: '+' stays '+').
-std::string uri_decode(std::string_view text);
-
 /// "20150830T123600Z" and "20150830" of a time.
 std::string amz_date(std::chrono::system_clock::time_point time);
 std::string short_date(std::chrono::system_clock::time_point time);

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <vector>
 
+#include "stowage/uri/percent.hpp"
+
 namespace stowage::preview {
 namespace {
 
@@ -51,26 +53,6 @@ Result<Format> parse_format(std::string_view text) {
   if (text == "png") return Format::Png;
   if (text == "webp") return Format::Webp;
   return invalid("unsupported output format '" + std::string(text) + "' (jpeg, png, webp)");
-}
-
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
 }
 
 Status apply(PreviewOptions& o, std::string_view segment) {
@@ -165,7 +147,7 @@ Result<PreviewPath> parse_preview_path(std::string_view path) {
       source = source.substr(0, at);
     }
   }
-  out.source = percent_decode(source);
+  out.source = uri::percent_decode(source);
   if (out.source.size() < 2 || out.source[0] != '/') return invalid("no source path");
   return out;
 }

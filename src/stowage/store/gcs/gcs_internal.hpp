@@ -15,10 +15,6 @@
 
 namespace stowage::store::gcs::internal {
 
-/// Percent-encodes everything but RFC 3986 unreserved characters: an object name becomes one
-/// path segment ('/' -> %2F), a query value cannot break out of its parameter.
-std::string encode(std::string_view text);
-
 /// "gcs://bucket/key", for messages.
 std::string describe(std::string_view op, const ObjectPath& path);
 

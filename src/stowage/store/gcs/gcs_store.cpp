@@ -9,12 +9,13 @@
 #include "stowage/io/checksum.hpp"
 #include "stowage/io/file.hpp"
 #include "stowage/store/gcs/gcs_internal.hpp"
+#include "stowage/uri/percent.hpp"
 
 namespace stowage::store::gcs {
 
 namespace json = boost::json;
 using internal::describe;
-using internal::encode;
+using uri::percent_encode;
 using internal::gcs_error;
 using internal::transport_error;
 
@@ -141,7 +142,7 @@ Status GcsStore::check(std::string_view op, const ObjectPath& path, bool prefix)
 }
 
 std::string GcsStore::object_url(const ObjectPath& path) const {
-  return options_.endpoint + "/storage/v1/b/" + encode(path.bucket) + "/o/" + encode(path.key);
+  return options_.endpoint + "/storage/v1/b/" + percent_encode(path.bucket) + "/o/" + percent_encode(path.key);
 }
 
 Result<http::Response> GcsStore::call(std::string_view op, const ObjectPath& path,
@@ -333,13 +334,13 @@ Result<ListPage> GcsStore::list(const ObjectPath& prefix, const ListOptions& opt
   // maxResults counts items and prefixes together, as ListPage does; 1000 is GCS's ceiling.
   const std::size_t max_keys = std::clamp<std::size_t>(options.max_keys, 1, 1000);
   http::Request request;
-  request.url = options_.endpoint + "/storage/v1/b/" + encode(prefix.bucket) +
+  request.url = options_.endpoint + "/storage/v1/b/" + percent_encode(prefix.bucket) +
                 "/o?maxResults=" + std::to_string(max_keys);
-  if (!prefix.key.empty()) request.url += "&prefix=" + encode(prefix.key);
-  if (options.delimiter) request.url += "&delimiter=" + encode(*options.delimiter);
+  if (!prefix.key.empty()) request.url += "&prefix=" + percent_encode(prefix.key);
+  if (options.delimiter) request.url += "&delimiter=" + percent_encode(*options.delimiter);
   // startOffset is inclusive where start_after is not: the one equal name is dropped below.
-  if (!options.start_after.empty()) request.url += "&startOffset=" + encode(options.start_after);
-  if (!options.page_token.empty()) request.url += "&pageToken=" + encode(options.page_token);
+  if (!options.start_after.empty()) request.url += "&startOffset=" + percent_encode(options.start_after);
+  if (!options.page_token.empty()) request.url += "&pageToken=" + percent_encode(options.page_token);
   STOWAGE_ASSIGN_OR_RETURN(auto response, call("list", prefix, std::move(request)));
   if (response.status != 200)
     return gcs_error(response.status, response.body_text(), "list", prefix);
@@ -421,8 +422,8 @@ Status GcsWriter::write(std::span<const std::byte> bytes) {
 Status GcsWriter::start_session() {
   if (session_) return {};
   if (committed_ || aborted_) return closed_error("upload");
-  std::string url = store_.options_.endpoint + "/upload/storage/v1/b/" + encode(path_.bucket) +
-                    "/o?uploadType=resumable&name=" + encode(path_.key);
+  std::string url = store_.options_.endpoint + "/upload/storage/v1/b/" + percent_encode(path_.bucket) +
+                    "/o?uploadType=resumable&name=" + percent_encode(path_.key);
   // ifGenerationMatch=0: GCS publishes only if no live object has the name (create-only).
   if (options_.if_none_match) url += "&ifGenerationMatch=0";
   const std::string metadata = json::serialize(json::object{{"name", path_.key}});
@@ -553,8 +554,8 @@ Result<ObjectInfo> GcsWriter::commit() {
   }
   if (!session_) {
     // Small object: one request, published atomically by GCS.
-    std::string url = store_.options_.endpoint + "/upload/storage/v1/b/" + encode(path_.bucket) +
-                      "/o?uploadType=media&name=" + encode(path_.key);
+    std::string url = store_.options_.endpoint + "/upload/storage/v1/b/" + percent_encode(path_.bucket) +
+                      "/o?uploadType=media&name=" + percent_encode(path_.key);
     if (options_.if_none_match) url += "&ifGenerationMatch=0";
     http::Request request;
     request.method = "POST";
