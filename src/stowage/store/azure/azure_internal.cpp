@@ -8,31 +8,10 @@
 #include <pugixml.hpp>
 
 #include "stowage/io/checksum.hpp"
+#include "stowage/uri/percent.hpp"
 
 namespace stowage::store::azure::internal {
 namespace {
-
-bool unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-std::string encode(std::string_view s, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (unreserved(c) || (keep_slash && c == '/')) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 std::string first_line(std::string_view text) {
   const auto nl = text.find('\n');
@@ -43,8 +22,8 @@ std::string first_line(std::string_view text) {
 
 }  // namespace
 
-std::string encode_path(std::string_view key) { return encode(key, true); }
-std::string encode_query(std::string_view value) { return encode(value, false); }
+std::string encode_path(std::string_view key) { return uri::percent_encode(key, true); }
+std::string encode_query(std::string_view value) { return uri::percent_encode(value); }
 
 std::string describe(const ObjectPath& path) {
   return "azure://" + path.bucket + (path.key.empty() ? "" : "/" + path.key);
