@@ -12,17 +12,9 @@
 # <prefix>-private, plus AZURITE_* variables for the tests.
 set -euo pipefail
 
-cmd=${1:-}
-state=${2:-}
-if [ -z "$cmd" ] || [ -z "$state" ]; then
-  echo "usage: $0 start|stop <state-dir>" >&2
-  exit 2
-fi
-root=$(cd "$(dirname "$0")/../.." && pwd)
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
-env_file="$state/azurite.env"
-home_link="$state/azurite.home"  # holds the temp folder's path
+name=azurite
+# shellcheck source=scripts/test-servers/common.sh
+source "$(dirname "$0")/common.sh"
 
 # The emulator's well-known account and key (public, documented by Microsoft): real clients
 # (az, rclone with use_emulator) assume exactly these.
@@ -32,27 +24,15 @@ version=2021-12-02
 prefix=stowage-test
 isolated_prefix=stowage-isolated
 
-log() { echo "azurite.sh: $*" >&2; }
-
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 stop() {
-  if [ -f "$home_link" ]; then
-    local home pid
-    home=$(cat "$home_link")
-    if [ -f "$home/azurite.pid" ]; then
-      pid=$(cat "$home/azurite.pid" 2>/dev/null || true)
-      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-      fi
-    fi
-    rm -rf "$home"
-  fi
-  rm -f "$home_link" "$env_file"
+  local home
+  home=$(server_home)
+  if [ -n "$home" ]; then kill_pidfile "$home/azurite.pid"; fi
+  remove_home
 }
 
 running() {
@@ -137,8 +117,4 @@ ENV
   log "ready on 127.0.0.1:$port ($env_file)"
 }
 
-case "$cmd" in
-  start) start ;;
-  stop) stop ;;
-  *) echo "usage: $0 start|stop <state-dir>" >&2; exit 2 ;;
-esac
+dispatch

@@ -13,38 +13,19 @@
 # <client_email>.pem there to register another account) for the tests.
 set -euo pipefail
 
-cmd=${1:-}
-state=${2:-}
-if [ -z "$cmd" ] || [ -z "$state" ]; then
-  echo "usage: $0 start|stop <state-dir>" >&2
-  exit 2
-fi
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
-env_file="$state/gcs.env"
-home_link="$state/gcs.home"  # holds the temp folder's path
-server_js="$(cd "$(dirname "$0")/../.." && pwd)/tests/fakes/gcs/server.mjs"
+name=gcs
+# shellcheck source=scripts/test-servers/common.sh
+source "$(dirname "$0")/common.sh"
+server_js="$root/tests/fakes/gcs/server.mjs"
 
 prefix=stowage-test
 email=stowage-test@stowage-test.iam.gserviceaccount.com
 
-log() { echo "gcs.sh: $*" >&2; }
-
 stop() {
-  if [ -f "$home_link" ]; then
-    local home pid
-    home=$(cat "$home_link")
-    if [ -f "$home/server.pid" ]; then
-      pid=$(cat "$home/server.pid" 2>/dev/null || true)
-      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-      fi
-    fi
-    rm -rf "$home"
-  fi
-  rm -f "$home_link" "$env_file"
+  local home
+  home=$(server_home)
+  if [ -n "$home" ]; then kill_pidfile "$home/server.pid"; fi
+  remove_home
 }
 
 running() {
@@ -122,11 +103,4 @@ EOF
   log "listening on 127.0.0.1:$port; wrote $env_file"
 }
 
-case "$cmd" in
-  start) start ;;
-  stop) stop ;;
-  *)
-    echo "usage: $0 start|stop <state-dir>" >&2
-    exit 2
-    ;;
-esac
+dispatch

@@ -12,23 +12,14 @@
 # tests: a second, virtual-hosted endpoint name, and the admin's keys.
 set -euo pipefail
 
-cmd=${1:-}
-state=${2:-}
-if [ -z "$cmd" ] || [ -z "$state" ]; then
-  echo "usage: $0 start|stop <state-dir>" >&2
-  exit 2
-fi
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
-env_file="$state/radosgw.env"
-home_link="$state/radosgw.home"  # holds the temp folder's path
+name=radosgw
+# shellcheck source=scripts/test-servers/common.sh
+source "$(dirname "$0")/common.sh"
 
 access_key=STOWAGETESTACCESSKEY
 secret_key=stowage-test-secret-key-0123456789abcdef
 prefix=stowage-test
 isolated_prefix=stowage-isolated
-
-log() { echo "radosgw.sh: $*" >&2; }
 
 # A port nothing listens on, from the ephemeral range's lower neighbours.
 free_port() {
@@ -44,33 +35,19 @@ free_port() {
   exit 1
 }
 
-kill_pidfile() {
-  local f=$1
-  [ -f "$f" ] || return 0
-  local pid
-  pid=$(cat "$f" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    # memstore keeps nothing worth a clean shutdown: a short grace, then SIGKILL.
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
-
 stop() {
-  if [ -f "$home_link" ]; then
-    local home
-    home=$(cat "$home_link")
+  local home
+  home=$(server_home)
+  if [ -n "$home" ]; then
+    # memstore keeps nothing worth a clean shutdown: a short grace, then SIGKILL.
     for d in radosgw osd mon; do
-      for f in "$home"/run/*"$d"*.pid "$home"/run/"$d".pid; do kill_pidfile "$f"; done
+      for f in "$home"/run/*"$d"*.pid "$home"/run/"$d".pid; do kill_pidfile "$f" 20; done
     done
-    kill_pidfile "$home/run/client.admin.pid"
-    kill_pidfile "$home/run/osd.0.pid"
-    kill_pidfile "$home/run/mon.a.pid"
-    rm -rf "$home"
+    kill_pidfile "$home/run/client.admin.pid" 20
+    kill_pidfile "$home/run/osd.0.pid" 20
+    kill_pidfile "$home/run/mon.a.pid" 20
   fi
-  rm -f "$home_link" "$env_file"
+  remove_home
 }
 
 # An S3 request signed by curl (SigV4), for the buckets the tests need.
@@ -209,8 +186,4 @@ ENV
   log "ready on 127.0.0.1:$rgw_port ($env_file)"
 }
 
-case "$cmd" in
-  start) start ;;
-  stop) stop ;;
-  *) echo "usage: $0 start|stop <state-dir>" >&2; exit 2 ;;
-esac
+dispatch
