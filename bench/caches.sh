@@ -103,52 +103,12 @@ metrics() {  # grep pattern -> "name=value ..." of matching samples
 # ---------------------------------------------------------------------------------------------
 # nginx on its own root (files copied there: the bytes Stowage answered)
 www=$work/www
-mkdir -p "$www" "$work/nginx/logs" "$work/nginx/tmp"
-nport=$(free_port)
-nginx_user=""
-[[ $EUID -eq 0 ]] && nginx_user="user root;"   # the scratch dir is 0700: workers must reach it
-cat >"$work/nginx/nginx.conf" <<EOF
-$nginx_user
-daemon off;
-worker_processes $BENCH_NGINX_WORKERS;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 65s;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  types { image/jpeg jpeg jpg; image/tiff tif tiff; }
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:$nport;
-    root $www;
-  }
-}
-EOF
-log "starting nginx on 127.0.0.1:$nport (root $www)"
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" \
-  >"$work/nginx/logs/stdout.log" 2>&1 &
-nginx_pid=$!
-wait_port "$nport" 10 || { cat "$work/nginx/logs/error.log" >&2; die "nginx did not listen"; }
+mkdir -p "$www"
+start_nginx "$www"
 
 # ---------------------------------------------------------------------------------------------
-# wrk with a done() hook printing exact totals (same as run.sh)
-cat >"$work/stats.lua" <<'EOF'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH requests=%d bytes=%d duration_us=%d non2xx=%d errors=%d p50_us=%d p99_us=%d\n",
-    summary.requests, summary.bytes, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
-EOF
+# wrk with a done() hook printing exact totals (bench/lib.sh)
+wrk_done_lua >"$work/stats.lua"
 # run_wrk NAME SCRIPT URL -> w_rps w_p50 w_p99 (ms), w_avg_bytes
 run_wrk() {
   local name=$1 script=$2 url=$3 out line
@@ -366,16 +326,7 @@ fi
   echo "|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Notes:"
-  printf -- '- %s\n' "${notes[@]}"
-  echo
-  echo "Commands (\$TOKEN = the admin token; preview.lua sets x-api-key, download.lua method POST, body {\"id\":N}," \
+  report_tail "Commands (\$TOKEN = the admin token; preview.lua sets x-api-key, download.lua method POST, body {\"id\":N}," \
     "Content-Type and x-api-key; all .lua print exact totals in done()):"
-  echo '```'
-  printf '%s\n' "${commands[@]}"
-  echo '```'
 } >"$report"
-echo
-cat "$report"
-echo
-log "report written to $report"
+show_report

@@ -90,3 +90,80 @@ post() {  # method json
   curl -sS --fail-with-body -XPOST -H "x-api-key: $token" -H 'Content-Type: application/json' \
     -d "$2" "$api/$1"
 }
+
+# start_nginx ROOT: nginx on 127.0.0.1 (port `nport`, pid `nginx_pid`) serving ROOT statically
+# with sendfile and long keep-alive, BENCH_NGINX_WORKERS workers, all its files under $work/nginx.
+start_nginx() {
+  local root=$1 nginx_user=""
+  nport=$(free_port)
+  mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
+  [[ $EUID -eq 0 ]] && nginx_user="user root;"   # the scratch dir is 0700: workers must reach it
+  cat >"$work/nginx/nginx.conf" <<EOF
+$nginx_user
+daemon off;
+worker_processes $BENCH_NGINX_WORKERS;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+  client_body_temp_path $work/nginx/tmp/body;
+  proxy_temp_path $work/nginx/tmp/proxy;
+  fastcgi_temp_path $work/nginx/tmp/fastcgi;
+  uwsgi_temp_path $work/nginx/tmp/uwsgi;
+  scgi_temp_path $work/nginx/tmp/scgi;
+  types { image/jpeg jpeg jpg; image/tiff tif tiff; }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:$nport;
+    root $root;
+  }
+}
+EOF
+  log "starting nginx on 127.0.0.1:$nport (root $root)"
+  nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" \
+    >"$work/nginx/logs/stdout.log" 2>&1 &
+  nginx_pid=$!
+  wait_port "$nport" 10 || { cat "$work/nginx/logs/error.log" >&2; die "nginx did not listen"; }
+}
+
+# wrk_done_lua: a wrk done() hook printing exact totals ("BENCH requests=... p99_us=..."), so
+# that every peer is measured the same way; the scripts append it to their .lua files.
+wrk_done_lua() {
+  cat <<'EOF'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%d bytes=%d duration_us=%d non2xx=%d errors=%d p50_us=%d p99_us=%d\n",
+    summary.requests, summary.bytes, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+EOF
+}
+
+# report_tail [HEADING...]: a report's notes (when there are any) and its commands under HEADING
+# (its words joined by spaces, as echo does; "Commands:" by default); inside the script's
+# { ... } >"$report".
+report_tail() {
+  local heading="$*"
+  if ((${#notes[@]})); then
+    echo "Notes:"
+    printf -- '- %s\n' "${notes[@]}"
+    echo
+  fi
+  echo "${heading:-Commands:}"
+  echo '```'
+  printf '%s\n' "${commands[@]}"
+  echo '```'
+}
+
+# show_report: prints the report written and where it is.
+show_report() {
+  echo
+  cat "$report"
+  echo
+  log "report written to $report"
+}

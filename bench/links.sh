@@ -190,15 +190,6 @@ notes+=("Stowage VmHWM at the end: $(mib "$hwm_end") MiB")
   echo "|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Notes:"
-  printf -- '- %s\n' "${notes[@]}"
-  echo
-  echo "Commands (\$TOKEN = the admin token):"
-  echo '```'
-  printf '%s\n' "${commands[@]}"
-  echo '```'
+  report_tail "Commands (\$TOKEN = the admin token):"
 } >"$report"
-echo
-cat "$report"
-echo
-log "report written to $report"
+show_report

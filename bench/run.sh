@@ -138,54 +138,13 @@ rm -f "$work/100m.tif"
 
 # ---------------------------------------------------------------------------------------------
 # nginx, its root at the very files stowage stores
-nport=$(free_port)
-mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
-nginx_user=""
-[[ $EUID -eq 0 ]] && nginx_user="user root;"   # the scratch dir is 0700: workers must reach it
-cat >"$work/nginx/nginx.conf" <<EOF
-$nginx_user
-daemon off;
-worker_processes $BENCH_NGINX_WORKERS;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 65s;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  types { image/jpeg jpeg jpg; image/tiff tif tiff; }
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:$nport;
-    root $storage_root;
-  }
-}
-EOF
-log "starting nginx on 127.0.0.1:$nport (root $storage_root)"
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" \
-  >"$work/nginx/logs/stdout.log" 2>&1 &
-nginx_pid=$!
-wait_port "$nport" 10 || { cat "$work/nginx/logs/error.log" >&2; die "nginx did not listen"; }
+start_nginx "$storage_root"
 n_small=$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$nport$small_path")
 [[ $n_small == "200 $small_bytes" ]] || die "nginx GET $small_path gave '$n_small'"
 
 # ---------------------------------------------------------------------------------------------
 # wrk. A done() hook prints exact totals so both peers are measured the same way.
-cat >"$work/stats.lua" <<'EOF'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH requests=%d bytes=%d duration_us=%d non2xx=%d errors=%d p50_us=%d p99_us=%d\n",
-    summary.requests, summary.bytes, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
-EOF
+wrk_done_lua >"$work/stats.lua"
 make_post_lua() {  # file id
   {
     echo 'wrk.method = "POST"'
@@ -355,16 +314,7 @@ notes+=("VmRSS peak per phase (100 ms samples): $peaks")
   echo "|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Notes:"
-  printf -- '- %s\n' "${notes[@]}"
-  echo
-  echo "Commands (\$TOKEN = the admin token; the .lua files set method POST, body {\"id\":N}," \
+  report_tail "Commands (\$TOKEN = the admin token; the .lua files set method POST, body {\"id\":N}," \
     "Content-Type and x-api-key, and print exact totals in done()):"
-  echo '```'
-  printf '%s\n' "${commands[@]}"
-  echo '```'
 } >"$report"
-echo
-cat "$report"
-echo
-log "report written to $report"
+show_report

@@ -155,15 +155,6 @@ done
   echo "|---|---|---|---|"
   printf '%s\n' "${frame_rows[@]}"
   echo
-  echo "Notes:"
-  printf -- '- %s\n' "${notes[@]}"
-  echo
-  echo "Commands:"
-  echo '```'
-  printf '%s\n' "${commands[@]}"
-  echo '```'
+  report_tail
 } >"$report"
-echo
-cat "$report"
-echo
-log "report written to $report"
+show_report

@@ -79,32 +79,7 @@ hwm_upload=$(rss_kib VmHWM)
 rm -f "$work/big.mp4"
 
 # ---- nginx at the file Stowage stored
-nport=$(free_port)
-mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
-nginx_user=""
-[[ $EUID -eq 0 ]] && nginx_user="user root;"
-cat >"$work/nginx/nginx.conf" <<EOF
-$nginx_user
-worker_processes $BENCH_NGINX_WORKERS;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  server { listen 127.0.0.1:$nport; root $storage_root; }
-}
-EOF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" \
-  >"$work/nginx/logs/stdout.log" 2>&1 &
-nginx_pid=$!
-wait_port "$nport" 10 || { cat "$work/nginx/logs/error.log" >&2; die "nginx did not listen"; }
+start_nginx "$storage_root"
 
 # ---- The same random ranges for both: wrk's Lua, seeded per thread.
 range_bytes=$((BENCH_RANGE_KB * 1024))
@@ -121,12 +96,7 @@ request = function()
   wrk.headers["Range"] = "bytes=" .. a .. "-" .. (a + len - 1)
   return wrk.format()
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH requests=%d bytes=%d duration_us=%d non2xx=%d errors=%d p50_us=%d p99_us=%d\n",
-    summary.requests, summary.bytes, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
+$(wrk_done_lua)
 EOF
 }
 lua "$work/stowage.lua" POST "{\"id\":$vid}"
@@ -178,10 +148,6 @@ row "latency p50 / p99 (ms)" "$s_p50 / $s_p99" "$n_p50 / $n_p99" ""
   echo "|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  if ((${#notes[@]})); then echo "Notes:"; printf -- '- %s\n' "${notes[@]}"; echo; fi
-  echo '```'
-  printf '%s\n' "${commands[@]}"
-  echo '```'
+  report_tail
 } >"$report"
-cat "$report"
-log "report written to $report"
+show_report
