@@ -460,6 +460,18 @@ TEST_F(VideosTest, APublicUrlVideoLinkIsProbedAndPlayed) {
                         {{"Range", "bytes=-1000"}});
   EXPECT_EQ(part.status, 206);
   EXPECT_EQ(part.body, bytes.substr(bytes.size() - 1000));
+
+  // A presigned URL whose bytes are no video: the error names the link, never its query.
+  web.serve_bytes("/media/notes.mp4", "plain text, not a container");
+  auto bad = api_.call(
+      "videos.bulk.add",
+      {{"datasetId", dataset_},
+       {"videos", json::array{{{"title", "notes.mp4"},
+                               {"link", web.base_url() +
+                                            "/media/notes.mp4?X-Amz-Signature=d0e1secret5ig"}}}}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("/media/notes.mp4"), std::string::npos) << bad.body;
+  EXPECT_EQ(bad.body.find("d0e1secret5ig"), std::string::npos) << bad.body;
 }
 
 /// A video in a cloud bucket, on whichever test server the environment names, added by link

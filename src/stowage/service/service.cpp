@@ -413,7 +413,7 @@ Result<catalog::NewItem> Service::link_metadata(const links::LinkTarget& target)
     }
     if (take == info.size) return header.error();
   }
-  return make_error(ErrorCode::InvalidArgument, "link " + target.locator.to_string() +
+  return make_error(ErrorCode::InvalidArgument, "link " + target.locator.to_display() +
                                                     ": no image header in its first " +
                                                     std::to_string(kLinkWholeBytes >> 20) + " MiB");
 }
@@ -470,7 +470,7 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
                                              : link_metadata(target);
         if (!meta) {
           Error e = meta.error();
-          e.message = "link " + target.locator.to_string() + ": " + e.message;
+          e.message = "link " + target.locator.to_display() + ": " + e.message;
           return e;
         }
         row = std::move(*meta);
@@ -585,13 +585,13 @@ Status Service::set_links(const Principal& who, MediaKind kind,
       if (!info) {
         Error e = info.error();
         e.message = what + ": " + (e.code == ErrorCode::NotFound
-                                       ? "nothing at " + c.target.locator.to_string()
+                                       ? "nothing at " + c.target.locator.to_display()
                                        : e.message);
         return e;
       }
       if (info->size != c.item.size) {
         return make_error(ErrorCode::PreconditionFailed,
-                          what + ": " + c.target.locator.to_string() + " has " +
+                          what + ": " + c.target.locator.to_display() + " has " +
                               std::to_string(info->size) + " bytes, the item " +
                               std::to_string(c.item.size));
       }

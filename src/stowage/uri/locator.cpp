@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 namespace stowage::uri {
@@ -22,8 +23,22 @@ constexpr std::array<std::pair<std::string_view, Scheme>, 8> kSchemes{{
 /// Links longer than this are refused before any parsing (S3 keys are at most 1024 bytes).
 constexpr std::size_t kMaxLinkBytes = 8192;
 
+/// A public URL without its query and fragment (shown as "?..."); anything else as it is.
+std::string without_query(std::string_view link) {
+  const auto starts = [&](std::string_view p) {
+    return link.size() >= p.size() &&
+           std::equal(p.begin(), p.end(), link.begin(),
+                      [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+  };
+  if (!starts("http://") && !starts("https://")) return std::string(link);
+  const auto cut = link.find_first_of("?#");
+  if (cut == std::string_view::npos) return std::string(link);
+  return std::string(link.substr(0, cut)) + "?...";
+}
+
 Error bad_link(std::string_view link, std::string_view why) {
-  const std::string shown(link.substr(0, std::min<std::size_t>(link.size(), 200)));
+  const std::string bare = without_query(link);
+  const std::string shown = bare.substr(0, std::min<std::size_t>(bare.size(), 200));
   return make_error(ErrorCode::InvalidArgument,
                     "invalid link '" + shown + "': " + std::string(why));
 }
@@ -51,6 +66,8 @@ std::string Locator::to_string() const {
   if (scheme == Scheme::Http || scheme == Scheme::Https) return url;
   return scheme_text + "://" + authority + "/" + key;
 }
+
+std::string Locator::to_display() const { return without_query(to_string()); }
 
 Result<Locator> Locator::parse(std::string_view link) { return parse_any(link, false); }
 

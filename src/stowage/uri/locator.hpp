@@ -27,8 +27,11 @@ struct Locator {
   std::string key;
   std::string url;  ///< the link as given
 
-  /// `scheme_text://authority/key`.
+  /// `scheme_text://authority/key`; a public URL as given.
   std::string to_string() const;
+  /// The link for messages and logs: to_string(), but a public URL's query and fragment (a
+  /// presigned URL's signature, a SAS) shown as "?...", so that no error carries them.
+  std::string to_display() const;
   bool is_cloud() const noexcept {
     return scheme == Scheme::S3 || scheme == Scheme::Azure || scheme == Scheme::Google;
   }
