@@ -600,7 +600,10 @@ struct Server::Impl {
     // small pieces), so a worker trip moves a megabyte, not a few kilobytes.
     auto reader = co_await offload([&]() {
       store::ObjectStore& store = object.download.store ? *object.download.store : service.store();
-      return store.open_read(object.download.path, {.range = store::ByteRange{offset, length}});
+      // A whole object is asked for as such: the storage cache fills on whole reads only.
+      store::ReadOptions read;
+      if (offset != 0 || length != object.size) read.range = store::ByteRange{offset, length};
+      return store.open_read(object.download.path, read);
     });
     if (!reader) co_return reader.error();
     io::Reader& source = **reader;
