@@ -373,6 +373,16 @@ Result<CachedObject> CachingStore::get(const ObjectPath& path,
   }
 }
 
+Result<std::optional<CachedObject>> CachingStore::cached_file(const ObjectPath& path) {
+  if (!cache_) return std::optional<CachedObject>();
+  const std::string key = key_of(path);
+  STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key));
+  if (!fresh) return std::optional<CachedObject>();
+  STOWAGE_ASSIGN_OR_RETURN(auto hit, cache_->find(key));
+  if (!hit) return std::optional<CachedObject>();
+  return std::optional(CachedObject{std::move(*fresh), std::move(hit->file)});
+}
+
 Result<CachedObject> CachingStore::open_cached(const ObjectPath& path) {
   return get(path, std::nullopt);
 }

@@ -95,6 +95,11 @@ class CachingStore final : public store::ObjectStore {
   /// Unsupported when the cache is off.
   Result<CachedObject> open_cached(const store::ObjectPath& path);
 
+  /// The object's entry as an open local file when it is cached and fresh (revalidating a stale
+  /// one as reads do), nullopt otherwise; never fetches the object. For servers that send hits
+  /// with sendfile(2).
+  Result<std::optional<CachedObject>> cached_file(const store::ObjectPath& path);
+
   /// The cache behind this store (null when off).
   DiskCache* cache() const noexcept { return cache_; }
 
