@@ -13,6 +13,7 @@
 #include "support/cloud_server.hpp"
 #include "support/fault_proxy.hpp"
 #include "support/http_client.hpp"
+#include "support/link_http_server.hpp"
 #include "support/test_server.hpp"
 
 namespace stowage::testing {
@@ -286,6 +287,40 @@ void set_remote_keeps_the_images_identity(const char* env_var, const std::string
   ASSERT_EQ(dl.status, 200);
   EXPECT_SAME_BYTES(dl.body, bytes);
   (void)cloud.store->remove({cloud.config.public_bucket(), key});
+}
+
+/// Public http(s) links are remote bytes too: read once, then served from the cache, and
+/// previewed like any linked image.
+TEST(LinkCache, PublicUrlLinksAreReadOnce) {
+  LinkHttpServer web;
+  const std::string photo = make_image(200, 100, "jpeg", 21);
+  web.serve_bytes("/pics/photo.jpg", photo);
+  TestServer server;
+  server.enable_links({}, {.allow_private_networks = true});
+  auto api = server.client();
+  auto ws = api.call("workspaces.list", {{"teamId", 1}}).json().at("entities").at(0).at("id");
+  auto p = api.call("projects.add", {{"workspaceId", ws}, {"name", "web"}}).json();
+  auto d = api.call("datasets.add", {{"projectId", p.at("id")}, {"name", "d"}}).json();
+  auto added = api.call(
+      "images.bulk.add",
+      {{"datasetId", d.at("id")},
+       {"images", json::array{{{"title", "photo.jpg"}, {"link", web.base_url() + "/pics/photo.jpg"}}}},
+       {"forceMetadataForLinks", true}});
+  ASSERT_EQ(added.status, 200) << added.body;
+  const auto id = id_of(added.json().at(0));
+  const std::string first = api.call("images.download", {{"id", id}}).body;
+  EXPECT_SAME_BYTES(first, photo);
+  const std::size_t after_miss = web.hits("/pics/photo.jpg");
+  for (int i = 0; i < 3; ++i) {
+    const std::string again = api.call("images.download", {{"id", id}}).body;
+    EXPECT_SAME_BYTES(again, photo);
+  }
+  auto preview = api.get(sdk_resize_path(
+      std::string(api.call("images.info", {{"id", id}}).json().at("fullStorageUrl").as_string()),
+      40, 20));
+  ASSERT_EQ(preview.status, 200) << preview.body;
+  EXPECT_EQ(decode(preview.body).width, 40);
+  EXPECT_EQ(web.hits("/pics/photo.jpg"), after_miss);
 }
 
 TEST(LinkCache, S3OnRadosgw) {
