@@ -532,6 +532,17 @@ TEST_F(ConfigTest, CorruptSavedPrefixIsReported) {
   EXPECT_THAT(resolved.error().message, HasSubstr((dir_.path() / "data/bucket-prefix").string()));
 }
 
+// Found by the config fuzz target: a setting whose key is not plain text threw out of the
+// parser (a SIGHUP reload would have ended the server).
+TEST(RemoteLinksSecrets, OddlyShapedSettingsAreRefusedNotThrown) {
+  for (const std::string yaml : {"c:\n  ? [a, b]\n  : x\n", "c:\n  ? {k: v}\n  : minio\n",
+                                 "? [x]\n: {provider: minio}\n"}) {
+    auto parsed = links::RemoteLinks::parse(yaml, "remote_links.yml", {});
+    ASSERT_FALSE(parsed) << yaml;
+    EXPECT_EQ(parsed.error().code, ErrorCode::InvalidArgument);
+  }
+}
+
 // Found by the config fuzz target: `file:/dev/zero` read forever.
 TEST(RemoteLinksSecrets, FileSecretsAreSmallRegularFiles) {
   const fs::path dir = fs::temp_directory_path() / ("stowage-secret-" + std::to_string(::getpid()));

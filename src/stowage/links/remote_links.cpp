@@ -109,17 +109,11 @@ Result<RemoteLinks> RemoteLinks::load(const std::filesystem::path& file,
   return parse(text.str(), file, environment);
 }
 
-Result<RemoteLinks> RemoteLinks::parse(std::string_view yaml, const std::filesystem::path& file,
-                                       const std::map<std::string, std::string>& environment) {
-  const Reader r(file, environment);
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    // The mark says where; the message never quotes the document (it may hold a secret).
-    return r.error("", "not valid YAML (line " + std::to_string(e.mark.line + 1) + ", column " +
-                           std::to_string(e.mark.column + 1) + ")");
-  }
+namespace {
+
+/// The connections of a parsed remote_links.yml; may throw YAML::Exception on odd nodes.
+Result<RemoteLinks> connections_of(const YAML::Node& root, const Reader& r,
+                                   const std::filesystem::path& file) {
   RemoteLinks out;
   out.file = file;
   if (root.IsNull()) return out;
@@ -204,6 +198,30 @@ Result<RemoteLinks> RemoteLinks::parse(std::string_view yaml, const std::filesys
     out.connections.push_back(std::move(c));
   }
   return out;
+}
+
+}  // namespace
+
+Result<RemoteLinks> RemoteLinks::parse(std::string_view yaml, const std::filesystem::path& file,
+                                       const std::map<std::string, std::string>& environment) {
+  const Reader r(file, environment);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    // The mark says where; the message never quotes the document (it may hold a secret).
+    return r.error("", "not valid YAML (line " + std::to_string(e.mark.line + 1) + ", column " +
+                           std::to_string(e.mark.column + 1) + ")");
+  }
+  // yaml-cpp throws on nodes of an unexpected shape (a map as a key, say) deep in the
+  // walk: every one of them is a malformed file, never a crash (found by fuzz/config_fuzz).
+  try {
+    return connections_of(root, r, file);
+  } catch (const YAML::Exception& e) {
+    return r.error("", "malformed (line " + std::to_string(e.mark.line + 1) + ", column " +
+                           std::to_string(e.mark.column + 1) +
+                           "): settings must be plain names and values");
+  }
 }
 
 }  // namespace stowage::links
