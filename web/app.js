@@ -98,6 +98,14 @@ async function route() {
   }
 }
 
+// The media worker (sw.js) streams videos with Range requests; it asks this page for the token.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.addEventListener('message', (e) => {
+    if (e.data && e.data.type === 'stowage-token' && e.ports[0]) e.ports[0].postMessage(token() || '');
+  });
+  navigator.serviceWorker.register('/console/sw.js', { scope: '/' }).catch(() => { /* blob: fallback */ });
+}
+
 window.addEventListener('hashchange', route);
 window.addEventListener('unhandledrejection', (e) => {
   const status = document.getElementById('status');

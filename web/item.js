@@ -28,6 +28,15 @@ export async function itemView(root, session, kind, id) {
       el('section', { class: 'panel', 'aria-label': 'Metadata' }, el('dl', { class: 'meta', id: 'item-meta' }, rows.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])))));
   let url = null;
   onLeave(() => { if (url) URL.revokeObjectURL(url); });
+  // A video streams through the media worker (sw.js), which adds the token and passes the
+  // player's Range requests on, so seeking reads only what it needs; without the worker (an
+  // insecure origin), the whole file is fetched into a blob: URL.
+  if (kind === 'videos' && navigator.serviceWorker && navigator.serviceWorker.controller) {
+    const video = el('video', { src: `/console/media/videos/${item.id}`, controls: true, preload: 'metadata', id: 'player', 'aria-label': `video ${item.name}` });
+    video.addEventListener('error', () => media.append(errorBox(video.error ? video.error.message || `code ${video.error.code}` : 'unknown error', 'The video could not be played')));
+    media.replaceChildren(video);
+    return;
+  }
   try {
     const blob = await download(kind, item.id);
     url = URL.createObjectURL(blob);

@@ -66,6 +66,8 @@ ConsoleReply console_reply(std::string_view path, std::string_view if_none_match
     reply.status = 304;
     return reply;
   }
+  // The media worker (web/sw.js) controls the whole console, whose page is "/".
+  if (found->name == "sw.js") reply.headers.emplace_back("Service-Worker-Allowed", "/");
   reply.body = found->bytes;
   reply.headers.emplace_back("Content-Type", std::string(found->content_type));
   return reply;

@@ -22,8 +22,6 @@ namespace {
 
 /// Finished migration jobs kept for status calls; the oldest go first beyond this.
 constexpr std::size_t kMaxFinishedJobs = 50;
-/// A migration's progress is recorded at most this often (the page polls about once a second).
-constexpr std::chrono::milliseconds kProgressEvery{250};
 
 Error bad_request(std::string message) {
   return make_error(ErrorCode::InvalidArgument, std::move(message));
@@ -263,11 +261,8 @@ struct ConsoleApi::Impl {
     options.nested = nested;
     options.dry_run = job->dry_run;
     options.switch_partial = switch_partial;
-    auto last = std::make_shared<std::chrono::steady_clock::time_point>();
-    options.on_progress = [job, last](const migration::Progress& progress) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - *last < kProgressEvery) return;
-      *last = now;
+    // The engine reports every 200 ms and once at the end, from one thread.
+    options.on_progress = [job](const migration::Progress& progress) {
       auto snapshot = service::migration_progress_json(progress);
       std::lock_guard lock(job->mutex);
       job->progress = std::move(snapshot);
