@@ -23,7 +23,9 @@ function signInView(message) {
   const problem = message ? errorBox(message) : null;
   const form = el('form', { class: 'panel signin', 'aria-labelledby': 'signin-title' },
     el('h1', { id: 'signin-title' }, 'Sign in to Stowage'),
-    el('p', { class: 'muted' }, 'Paste an API token (`stowage token create`, or data/admin-token on a first start). It is kept in this tab only and sent as the x-api-key header.'),
+    el('p', { class: 'muted' }, 'Paste an API token (made by ', el('code', {}, 'stowage token create'), ', or the one in ',
+      el('code', {}, 'data/admin-token'), ' after the first start). It is kept in this tab only and sent as the ',
+      el('code', {}, 'x-api-key'), ' header, never in a URL.'),
     problem,
     el('div', { class: 'field' }, el('label', { for: 'token' }, 'API token'), input),
     el('button', { type: 'submit' }, 'Sign in'));

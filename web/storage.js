@@ -46,8 +46,9 @@ function drawChart(canvas, series) {
   }
 }
 
-export async function storageView(root) {
+export async function storageView(root, session) {
   root.append(el('h1', {}, 'Storage'));
+  if (!session.user.isAdmin) root.append(el('p', { class: 'muted' }, 'The storage checks are for administrators; the caches and the activity are below.'));
   const overview = el('section', { class: 'panel', id: 'storage-overview', 'aria-labelledby': 'st-title' }, el('h2', { id: 'st-title' }, 'Instance storage'), el('p', { class: 'muted' }, 'Checking…'));
   const links = el('section', { class: 'panel', id: 'storage-links', 'aria-labelledby': 'ln-title' }, el('h2', { id: 'ln-title' }, 'Connections (remote_links.yml)'), el('p', { class: 'muted' }, 'Checking…'));
   const caches = el('section', { class: 'panel', id: 'storage-caches', 'aria-labelledby': 'ca-title' }, el('h2', { id: 'ca-title' }, 'Caches'));

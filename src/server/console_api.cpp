@@ -170,7 +170,9 @@ struct ConsoleApi::Impl {
                           {"teams", json::value_from(who.team_ids)}});
   }
 
-  Result<ApiResponse> storage(const ApiRequest&) {
+  /// Admins only: the checks name server paths and endpoints, and each call probes every bucket.
+  Result<ApiResponse> storage(const ApiRequest& r) {
+    STOWAGE_TRY(require_admin(r.principal, "the storage status"));
     json::object out;
     out["provider"] = std::string(config::to_string(config.provider));
     out["endpoint"] = config.storage_endpoint;

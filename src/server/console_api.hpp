@@ -15,9 +15,9 @@ class Caches;
 /// The API methods the web console needs beyond the SDK's, each what a CLI command does, called
 /// with the same `x-api-key` as every method (the server authenticates first):
 /// - `console.session`: who the token belongs to.
-/// - `console.storage`: the provider and its buckets, checked live, and every connection of
-///   remote_links.yml with a live check of each bucket (`stowage config check`'s checks,
-///   service/instance_check.hpp); endpoints and bucket names, never a key.
+/// - `console.storage` (admins only): the provider and its buckets, checked live, and every
+///   connection of remote_links.yml with a live check of each bucket (`stowage config check`'s
+///   checks, service/instance_check.hpp); endpoints and bucket names, never a key.
 /// - `console.caches`: both disk caches' use against their bounds.
 /// - `console.tokens.list|create|revoke`: an admin sees and revokes every token, anyone else
 ///   their own; a new token's secret is in the create answer only.

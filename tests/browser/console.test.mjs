@@ -127,6 +127,7 @@ test('the console is served with a strict CSP, an ETag and no data without a tok
 
 test('a wrong token is refused in words; the right one signs in', { skip }, async () => {
   await page.goto(`${server.base}/`);
+  assert.equal(await page.locator('#nav').isVisible(), false, 'no sections before signing in');
   await page.fill('#token', 'not-a-token');
   await page.click('button[type=submit]');
   await page.getByRole('alert').filter({ hasText: 'refused' }).waitFor();
@@ -352,5 +353,6 @@ test('sign out forgets the token', { skip }, async () => {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.locator('#token').waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem('stowage.token')), null);
+  assert.equal(await page.locator('#nav').isVisible(), false, 'the sections are gone');
   await shot('00-sign-in');
 });
