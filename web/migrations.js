@@ -72,11 +72,29 @@ export async function migrationsView(root, session) {
     el('div', { class: 'field' }, el('label', { for: 'mig-to' }, 'Target prefix'), to),
     el('div', { class: 'field' }, el('span', {}, nested, ' ', el('label', { for: 'mig-nested' }, 'nested keys (the ids of parent datasets first)'))),
     el('div', { class: 'row' }, dry, real), problem);
-  root.append(form, job);
+  const recent = el('section', { class: 'panel', id: 'mig-recent', 'aria-labelledby': 'recent-title' });
+  root.append(form, job, recent);
   if (!projects.length) problem.replaceChildren(el('p', { class: 'muted' }, 'There is no project to migrate yet.'));
 
   let timer = null;
   onLeave(() => clearTimeout(timer));
+  // Runs started earlier (from this page or another tab) since the server started.
+  async function listRecent() {
+    try {
+      const jobs = await call('console.migrations.list');
+      recent.replaceChildren(el('h2', { id: 'recent-title' }, 'Recent runs'), jobs.length
+        ? table(['run', 'project', 'target', 'kind', 'state', 'started', ''], jobs.map((j) => [
+          String(j.id), String(j.projectId), j.to, j.dryRun ? 'dry run' : 'migration',
+          j.state === 'done' && j.complete === false ? el('span', { class: 'bad' }, 'done, with problems')
+            : el('span', { class: j.state === 'failed' ? 'bad' : (j.state === 'done' ? 'ok' : null) }, j.state),
+          `${j.startedAt} by ${j.startedBy}`,
+          el('button', { type: 'button', class: 'secondary', 'aria-label': `show run ${j.id}`, onclick: () => { clearTimeout(timer); job.hidden = false; poll(j.id); job.scrollIntoView(); } }, 'Show')]))
+        : el('p', { class: 'muted' }, 'No run since the server started.'));
+    } catch (error) {
+      if (error.status === 401) return;
+      recent.replaceChildren(errorBox(error, 'The recent runs could not be listed'));
+    }
+  }
   async function poll(id) {
     try {
       const j = await call('console.migrations.status', { id });
@@ -87,7 +105,7 @@ export async function migrationsView(root, session) {
       job.dataset.state = j.state;
       job.replaceChildren(...body);
       if (j.state === 'running') timer = setTimeout(() => poll(id), POLL_MS);
-      else { dry.disabled = false; real.disabled = false; }
+      else { dry.disabled = false; real.disabled = false; listRecent(); }
     } catch (error) {
       if (error.status === 401) return;
       job.replaceChildren(errorBox(error, 'The migration\'s status could not be read'));
@@ -109,6 +127,7 @@ export async function migrationsView(root, session) {
       problem.replaceChildren(errorBox(error, 'The migration was not started'));
     }
   }
+  await listRecent();
   dry.addEventListener('click', () => start(true));
   real.addEventListener('click', () => start(false));
   form.addEventListener('submit', (e) => { e.preventDefault(); start(true); });

@@ -362,7 +362,9 @@ struct ConsoleApi::Impl {
     json::array out;
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       json::object o = (*it)->to_json();
-      o.erase("report");  // the list stays small; status has the whole report
+      // The list stays small (status has the whole report), but says whether a run was complete.
+      if (const auto* report = o.if_contains("report")) o["complete"] = report->at("complete");
+      o.erase("report");
       out.push_back(std::move(o));
     }
     return json_response(out);

@@ -314,6 +314,9 @@ test('migrations: an item whose stored bytes are damaged is reported with its re
   await page.locator('#job[data-state="done"]').waitFor({ timeout: 120000 });
   const report = await page.locator('#job').innerText();
   assert.match(report, /Finished with problems/);
+  // The earlier runs are listed, and one can be shown again.
+  await page.locator('#mig-recent tr', { hasText: 'trucks' }).filter({ hasText: 'done, with problems' }).waitFor();
+  assert.equal(await page.locator('#mig-recent tbody tr').count(), 3);
   assert.match(report, /Nothing was switched because some items failed/);
   const row = page.locator('#job tr', { hasText: 'bad.png' });
   assert.match(await row.innerText(), /sha-?256|corrupt|hash/i);
