@@ -187,6 +187,10 @@ test('play and seek a video, streamed with Range requests', { skip }, async () =
   const watch = (r) => { if (r.url().endsWith('/videos.download')) ranges.push(r.headers().range); };
   context.on('request', watch);
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  // The grid's thumbnail is a frame from a third of the way in (1.3 s): red.
+  await page.goto(`${server.base}/#/browse/dataset/${ids.drive}`);
+  await page.waitForFunction(() => { const i = document.querySelector('#items img'); return i && i.complete && i.naturalWidth > 0; });
+  near(await centrePixel('#items img'), [255, 0, 0], 60, 'the video\'s thumbnail');
   await page.goto(`${server.base}/#/item/videos/${ids.video}`);
   await page.waitForFunction(() => { const v = document.querySelector('#player'); return v && v.readyState >= 1; });
   // The player reads the item through the media worker, not from a blob: URL.
@@ -238,6 +242,34 @@ test('upload two files (and one broken) into the dataset and see them in the gri
   await shot('05-upload');
 });
 
+test('a file dropped on the dataset is uploaded', { skip }, async () => {
+  const purple = solidPng(30, 30, [120, 20, 160]);
+  const dataTransfer = await page.evaluateHandle((bytes) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], 'dropped.png', { type: 'image/png' }));
+    return dt;
+  }, [...purple]);
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer });
+  await page.locator('#upload-list li[data-name="dropped.png"][data-state="done"]').waitFor();
+  await page.fill('#filter', 'dropped');
+  await page.click('form[role=search] button');
+  await page.locator('#items-count').filter({ hasText: '1 of 1' }).waitFor();
+});
+
+test('a page that cannot be shown says why in words', { skip }, async () => {
+  await page.goto(`${server.base}/#/browse/dataset/987654`);
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /could not be shown: .*987654/);
+  // The first Tab reaches the skip link, then the sections' links, all by keyboard.
+  await page.reload();
+  await page.getByRole('alert').waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.goto(`${server.base}/#/browse/dataset/${ids.morning}`);
+  await page.locator('#items-count').filter({ hasText: 'of' }).waitFor();
+});
+
 test('paste links with one bad line: the report names its error', { skip }, async () => {
   await page.fill('#links-text', 'fs://local-files/green.png\nfs://local-files/missing.png\n');
   await page.getByRole('button', { name: 'Add links' }).click();
@@ -277,14 +309,14 @@ test('migrations: a dry run shows the plan, then a real run to radosgw finishes'
   await page.locator('#job[data-state="done"]').waitFor({ timeout: 60000 });
   const plan = await page.locator('#job').innerText();
   assert.match(plan, /Plan \(dry run/);
-  assert.match(plan, /Items to move\s+67/);
+  assert.match(plan, /Items to move\s+68/);
   assert.ok(plan.includes(`${target}/images/${ids.project}/${ids.morning}/red.png`), 'the plan names red.png\'s target');
   await shot('08-migration-plan');
   await page.click('#mig-run');
   await page.locator('#job[data-state="done"]').filter({ hasText: 'Migration' }).waitFor({ timeout: 120000 });
   const report = await page.locator('#job').innerText();
   assert.match(report, /Finished: every item moved/);
-  assert.match(report, /Switched to links\s+67/);
+  assert.match(report, /Switched to links\s+68/);
   await shot('09-migration-done');
   // What the catalog says now: red.png is a link under the target, and still downloads.
   const info = await api.call('images.info', { id: ids.red });
