@@ -36,8 +36,8 @@ bool is_console_path(std::string_view path) {
 }
 
 ConsoleReply console_reply(std::string_view path, std::string_view if_none_match) {
-  std::string_view name = path == "/" ? std::string_view("index.html")
-                                      : path.substr(kConsolePrefix.size());
+  std::string_view name =
+      path == "/" ? std::string_view("index.html") : path.substr(kConsolePrefix.size());
   ConsoleReply reply;
   reply.headers = {{"Content-Security-Policy", std::string(kConsoleContentSecurityPolicy)},
                    {"X-Content-Type-Options", "nosniff"},

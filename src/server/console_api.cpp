@@ -29,9 +29,9 @@ Error bad_request(std::string message) {
 
 Status require_admin(const catalog::Principal& who, std::string_view what) {
   if (!who.user.is_admin) {
-    return make_error(ErrorCode::PermissionDenied,
-                      std::string(what) + " is for administrators; user '" + who.user.login +
-                          "' is not one");
+    return make_error(
+        ErrorCode::PermissionDenied,
+        std::string(what) + " is for administrators; user '" + who.user.login + "' is not one");
   }
   return {};
 }
@@ -92,12 +92,9 @@ json::value cache_json(const cache::DiskCache* cache, std::chrono::seconds expir
 }
 
 json::value token_json(const catalog::TokenInfo& t, Id current) {
-  json::object o{{"id", t.id},
-                 {"user", t.user_login},
-                 {"name", t.name},
-                 {"createdAt", t.created_at},
-                 {"revoked", t.revoked},
-                 {"current", t.id == current}};
+  json::object o{{"id", t.id},           {"user", t.user_login},
+                 {"name", t.name},       {"createdAt", t.created_at},
+                 {"revoked", t.revoked}, {"current", t.id == current}};
   if (t.last_used_at) {
     o["lastUsedAt"] = *t.last_used_at;
   } else {
@@ -125,7 +122,7 @@ struct Job {
   std::string started_by;
   std::thread thread;
 
-  std::mutex mutex;  // guards what follows
+  std::mutex mutex;               // guards what follows
   std::string state = "running";  ///< running, done (the report is there), failed (error)
   json::object progress;
   json::object report;
@@ -162,12 +159,11 @@ struct ConsoleApi::Impl {
 
   Result<ApiResponse> session(const ApiRequest& r) {
     const auto& who = r.principal;
-    return json_response({{"user", {{"id", who.user.id},
-                                    {"login", who.user.login},
-                                    {"isAdmin", who.user.is_admin}}},
-                          {"tokenId", who.token_id},
-                          {"provider", std::string(config::to_string(config.provider))},
-                          {"teams", json::value_from(who.team_ids)}});
+    return json_response(
+        {{"user", {{"id", who.user.id}, {"login", who.user.login}, {"isAdmin", who.user.is_admin}}},
+         {"tokenId", who.token_id},
+         {"provider", std::string(config::to_string(config.provider))},
+         {"teams", json::value_from(who.team_ids)}});
   }
 
   /// Admins only: the checks name server paths and endpoints, and each call probes every bucket.
@@ -224,7 +220,8 @@ struct ConsoleApi::Impl {
     STOWAGE_ASSIGN_OR_RETURN(std::string name, string_field(p, "name"));
     if (name.empty()) return bad_request("a token needs a name (what it is for)");
     if (name.size() > 200) return bad_request("a token's name is at most 200 characters");
-    STOWAGE_ASSIGN_OR_RETURN(auto issued, service.catalog().create_token(r.principal.user.id, name));
+    STOWAGE_ASSIGN_OR_RETURN(auto issued,
+                             service.catalog().create_token(r.principal.user.id, name));
     json::value out = token_json(issued.info, r.principal.token_id);
     out.as_object()["token"] = issued.secret;  // shown this once; stored hashed
     return json_response(out);
@@ -238,7 +235,8 @@ struct ConsoleApi::Impl {
       const bool own = std::any_of(tokens.begin(), tokens.end(), [&](const auto& t) {
         return t.id == id && t.user_id == who.user.id;
       });
-      if (!own) return make_error(ErrorCode::NotFound, "no token " + std::to_string(id) + " of yours");
+      if (!own)
+        return make_error(ErrorCode::NotFound, "no token " + std::to_string(id) + " of yours");
     }
     STOWAGE_TRY(service.revoke_token(id));
     return json_response({{"success", true}, {"id", id}});
@@ -252,7 +250,8 @@ struct ConsoleApi::Impl {
     STOWAGE_ASSIGN_OR_RETURN(job->dry_run, bool_field(p, "dryRun", false));
     STOWAGE_ASSIGN_OR_RETURN(bool nested, bool_field(p, "nested", false));
     STOWAGE_ASSIGN_OR_RETURN(bool switch_partial, bool_field(p, "switchPartial", false));
-    if (job->to.empty()) return bad_request("field 'to' (a link prefix such as s3://bucket/dir) is required");
+    if (job->to.empty())
+      return bad_request("field 'to' (a link prefix such as s3://bucket/dir) is required");
     STOWAGE_TRY(service.project(r.principal, job->project_id));
     job->started_at = now_text();
     job->started_by = r.principal.user.login;
@@ -275,9 +274,9 @@ struct ConsoleApi::Impl {
       std::lock_guard other_lock(other->mutex);
       if (other->project_id == job->project_id && other->state == "running" && !other->dry_run &&
           !job->dry_run) {
-        return make_error(ErrorCode::AlreadyExists,
-                          "project " + std::to_string(job->project_id) +
-                              " is being migrated already (job " + std::to_string(id) + ")");
+        return make_error(ErrorCode::AlreadyExists, "project " + std::to_string(job->project_id) +
+                                                        " is being migrated already (job " +
+                                                        std::to_string(id) + ")");
       }
     }
     forget_finished_locked();
@@ -402,8 +401,8 @@ ConsoleApi::~ConsoleApi() {
 
 bool ConsoleApi::handles(std::string_view method) {
   static constexpr std::string_view kMethods[] = {
-      "console.session",       "console.storage",          "console.caches",
-      "console.tokens.list",   "console.tokens.create",    "console.tokens.revoke",
+      "console.session",          "console.storage",           "console.caches",
+      "console.tokens.list",      "console.tokens.create",     "console.tokens.revoke",
       "console.migrations.start", "console.migrations.status", "console.migrations.list"};
   return std::find(std::begin(kMethods), std::end(kMethods), method) != std::end(kMethods);
 }

@@ -2,6 +2,8 @@
 // The web console's server side without a browser: its static files (types, ETags, the CSP, no
 // path outside web/) and its API methods' rules (who may see and do what), on a real SQLite
 // catalog and a local store in a temp folder. The browser tests (tests/browser) drive the pages.
+#include "server/console.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 #include <thread>
 
 #include "server/api.hpp"
-#include "server/console.hpp"
 #include "server/console_api.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/service/service.hpp"
@@ -34,7 +35,8 @@ TEST(ConsoleFiles, TheIndexIsServedAtTheRootWithAStrictPolicy) {
   const auto r = console_reply("/", "");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(header(r, "Content-Type"), "text/html; charset=utf-8");
-  EXPECT_NE(r.body.find("<script type=\"module\" src=\"/console/app.js\">"), std::string_view::npos);
+  EXPECT_NE(r.body.find("<script type=\"module\" src=\"/console/app.js\">"),
+            std::string_view::npos);
   const std::string csp = header(r, "Content-Security-Policy");
   EXPECT_NE(csp.find("script-src 'self'"), std::string::npos);
   EXPECT_NE(csp.find("default-src 'none'"), std::string::npos);
@@ -62,8 +64,7 @@ TEST(ConsoleFiles, EveryEmbeddedFileIsServedWithItsTypeAndEtag) {
 TEST(ConsoleFiles, AMatchingEtagIsA304WithoutBody) {
   const std::string etag = header(console_reply("/console/app.js", ""), "ETag");
   ASSERT_FALSE(etag.empty());
-  for (const std::string& condition :
-       {etag, "W/" + etag, "\"other\", " + etag, std::string("*")}) {
+  for (const std::string& condition : {etag, "W/" + etag, "\"other\", " + etag, std::string("*")}) {
     const auto r = console_reply("/console/app.js", condition);
     EXPECT_EQ(r.status, 304) << condition;
     EXPECT_TRUE(r.body.empty());
@@ -151,8 +152,9 @@ TEST_F(ConsoleApiTest, TheSessionSaysWhoCalls) {
 
 TEST_F(ConsoleApiTest, OnlyAdminsSeeTheStorageOrRunMigrations) {
   EXPECT_EQ(call(bob_token_, "console.storage").status, 403);
-  EXPECT_EQ(call(bob_token_, "console.migrations.start", {{"projectId", 1}, {"to", "s3://b/x"}}).status,
-            403);
+  EXPECT_EQ(
+      call(bob_token_, "console.migrations.start", {{"projectId", 1}, {"to", "s3://b/x"}}).status,
+      403);
   EXPECT_EQ(call(bob_token_, "console.migrations.list").status, 403);
   const auto storage = call(admin_token_, "console.storage");
   ASSERT_EQ(storage.status, 200) << storage.json;
@@ -203,8 +205,9 @@ TEST_F(ConsoleApiTest, AMigrationThatCannotRunEndsFailedWithItsReason) {
   p.type = "images";
   const auto admin = service_->authenticate(admin_token_).value();
   const auto project = service_->add_project(admin, p).value();
-  const auto started = call(admin_token_, "console.migrations.start",
-                            {{"projectId", project.id}, {"to", "s3://nowhere/x"}, {"dryRun", true}});
+  const auto started =
+      call(admin_token_, "console.migrations.start",
+           {{"projectId", project.id}, {"to", "s3://nowhere/x"}, {"dryRun", true}});
   ASSERT_EQ(started.status, 200) << started.json;
   const auto id = parse(started).at("id").as_int64();
   json::value status;
@@ -216,9 +219,10 @@ TEST_F(ConsoleApiTest, AMigrationThatCannotRunEndsFailedWithItsReason) {
   EXPECT_EQ(status.at("state"), "failed") << status;
   EXPECT_FALSE(status.at("error").as_string().empty());
   EXPECT_EQ(call(admin_token_, "console.migrations.status", {{"id", 999}}).status, 404);
-  EXPECT_EQ(call(admin_token_, "console.migrations.start", {{"projectId", 424242}, {"to", "s3://b/x"}})
-                .status,
-            404);
+  EXPECT_EQ(
+      call(admin_token_, "console.migrations.start", {{"projectId", 424242}, {"to", "s3://b/x"}})
+          .status,
+      404);
   EXPECT_EQ(parse(call(admin_token_, "console.migrations.list")).as_array().size(), 1u);
 }
 

@@ -90,9 +90,9 @@ std::vector<Check> check_storage(const config::Config& config) {
     checks.push_back({"bucket prefix", false, saved.error().message});
   } else if (*saved) {
     prefix = **saved;
-    checks.push_back({"bucket prefix", true,
-                      *prefix + " (saved in " + (config.data_path / "bucket-prefix").string() +
-                          ")"});
+    checks.push_back(
+        {"bucket prefix", true,
+         *prefix + " (saved in " + (config.data_path / "bucket-prefix").string() + ")"});
   } else {
     checks.push_back({"bucket prefix", true, "not generated yet; `stowage serve` will"});
   }
@@ -111,7 +111,8 @@ std::vector<Check> check_connections(const links::RemoteLinks& links) {
   for (const auto& connection : links.connections) {
     auto store = store::open_link_store(connection);
     for (const auto& bucket : connection.buckets) {
-      const std::string name = "link " + connection.name + " " + connection.provider + "://" + bucket;
+      const std::string name =
+          "link " + connection.name + " " + connection.provider + "://" + bucket;
       if (!store) {
         checks.push_back({name, false, store.error().message});
       } else {

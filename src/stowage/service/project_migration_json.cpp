@@ -9,9 +9,9 @@ namespace {
 namespace json = boost::json;
 
 json::object problem_json(const ItemProblem& p) {
-  return {{"item", p.item_id},          {"dataset", p.dataset_id},
-          {"name", p.name},             {"source", p.source},
-          {"target", p.target},         {"code", std::string(to_string(p.error.code))},
+  return {{"item", p.item_id},       {"dataset", p.dataset_id},
+          {"name", p.name},          {"source", p.source},
+          {"target", p.target},      {"code", std::string(to_string(p.error.code))},
           {"error", p.error.message}};
 }
 
