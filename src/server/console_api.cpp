@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/console_api.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
@@ -395,7 +397,20 @@ ConsoleApi::~ConsoleApi() {
     jobs.swap(impl_->jobs);
   }
   for (auto& [id, job] : jobs) {
-    if (job->thread.joinable()) job->thread.join();
+    if (!job->thread.joinable()) continue;
+    bool running = false;
+    {
+      std::lock_guard lock(job->mutex);
+      running = job->state == "running";
+    }
+    if (running) {
+      // A migration has no cancel point; it is safe to kill, and a rerun continues it.
+      spdlog::info(
+          "waiting for migration {} of project {} to finish (kill the server to stop it "
+          "now: a rerun continues where it stopped)",
+          id, job->project_id);
+    }
+    job->thread.join();
   }
 }
 

@@ -29,8 +29,8 @@ class ConsoleApi {
  public:
   /// `caches` may be null (no cache figures). All must outlive this object.
   ConsoleApi(const config::Config& config, service::Service& service, Caches* caches);
-  /// Waits for the migrations still running (they are safe to stop at any point, but a clean
-  /// end keeps their journals short).
+  /// Waits for the migrations still running, saying so in the log: a migration has no cancel
+  /// point (it is safe to kill, and a rerun continues it).
   ~ConsoleApi();
   ConsoleApi(const ConsoleApi&) = delete;
   ConsoleApi& operator=(const ConsoleApi&) = delete;
