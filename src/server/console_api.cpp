@@ -76,6 +76,17 @@ Result<bool> bool_field(const json::object& o, std::string_view key, bool fallba
   return v->get_bool();
 }
 
+/// An endpoint as shown: without a user:password@ or a query, should one carry a secret.
+std::string shown_endpoint(std::string endpoint) {
+  endpoint = endpoint.substr(0, endpoint.find('?'));
+  const auto scheme = endpoint.find("://");
+  const auto start = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto at = endpoint.find('@', start);
+  if (at != std::string::npos && endpoint.find('/', start) > at)
+    endpoint.erase(start, at + 1 - start);
+  return endpoint;
+}
+
 json::array checks_json(const std::vector<service::Check>& checks) {
   json::array out;
   for (const auto& c : checks) {
@@ -173,7 +184,7 @@ struct ConsoleApi::Impl {
     STOWAGE_TRY(require_admin(r.principal, "the storage status"));
     json::object out;
     out["provider"] = std::string(config::to_string(config.provider));
-    out["endpoint"] = config.storage_endpoint;
+    out["endpoint"] = shown_endpoint(config.storage_endpoint);
     out["region"] = config.storage_region;
     out["publicBucket"] = config.public_bucket();
     out["privateBucket"] = config.private_bucket();
@@ -189,7 +200,7 @@ struct ConsoleApi::Impl {
         for (const auto& b : c.buckets) buckets.emplace_back(b);
         json::object o{{"name", c.name},
                        {"provider", c.provider},
-                       {"endpoint", c.endpoint},
+                       {"endpoint", shown_endpoint(c.endpoint)},
                        {"region", c.region},
                        {"buckets", std::move(buckets)},
                        {"checks", checks_json(service::check_connections(one))}};

@@ -165,6 +165,15 @@ TEST_F(ConsoleApiTest, OnlyAdminsSeeTheStorageOrRunMigrations) {
   for (const auto& c : s.at("checks").as_array()) EXPECT_EQ(c.at("passed"), true) << c;
 }
 
+TEST_F(ConsoleApiTest, TheStorageShowsNoSecretEvenInAnEndpoint) {
+  config_.storage_endpoint = "https://user:hunter2@s3.example.com:9000?sig=abc";
+  const auto storage = call(admin_token_, "console.storage");
+  ASSERT_EQ(storage.status, 200) << storage.json;
+  EXPECT_EQ(parse(storage).at("endpoint"), "https://s3.example.com:9000");
+  EXPECT_EQ(storage.json.find("hunter2"), std::string::npos);
+  EXPECT_EQ(storage.json.find("sig=abc"), std::string::npos);
+}
+
 TEST_F(ConsoleApiTest, TokensAreListedWithoutSecretsAndUsersSeeTheirOwn) {
   const auto all = call(admin_token_, "console.tokens.list");
   EXPECT_EQ(parse(all).as_array().size(), 2u);
