@@ -112,11 +112,18 @@ async function datasetView(root, dataset, project) {
       thumbs.unobserve(img);
     }
   }, { rootMargin: '300px' });
-  // The next page loads itself when the button comes into view.
-  const pager = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting) && !more.disabled && !more.hidden) loadPage();
-  }, { rootMargin: '200px' });
-  onLeave(() => { thumbs.disconnect(); pager.disconnect(); });
+  // The next page loads itself once the end of the grid comes near the viewport, or has been
+  // scrolled past (the End key jumps over it): checked on scroll, at most once a frame, and
+  // after each page, until the screen is filled.
+  let frame = 0;
+  function nearEnd() {
+    frame = 0;
+    if (failed || more.hidden || more.disabled || !more.isConnected) return;
+    if (more.getBoundingClientRect().top < window.innerHeight + 400) loadPage();
+  }
+  const onScroll = () => { if (!frame) frame = requestAnimationFrame(nearEnd); };
+  window.addEventListener('scroll', onScroll, { passive: true });
+  onLeave(() => { thumbs.disconnect(); window.removeEventListener('scroll', onScroll); if (frame) cancelAnimationFrame(frame); });
 
   function card(item) {
     const img = el('img', { class: 'thumb', alt: `preview of ${item.name}`, width: 150, height: 112, dataset: { src: item.previewUrl || '' }, decoding: 'async' });
@@ -128,9 +135,11 @@ async function datasetView(root, dataset, project) {
       el('span', { class: 'kind' }, `${item.link ? 'link' : 'stored'} · ${bytes(size)}`)));
   }
 
+  let failed = false;  // after an error, pages load on a click of "Load more" only
   async function loadPage() {
     if (state.page >= state.pages) return;
     more.disabled = true;
+    failed = false;
     try {
       const filters = state.name ? [{ field: 'name', operator: 'ilike', value: `%${state.name}%` }] : [];
       const r = await call(`${kind}.list`, { datasetId: dataset.id, filter: filters, sort: 'id', sort_order: 'asc', page: state.page + 1, per_page: PAGE, forceMetadataForLinks: false });
@@ -142,11 +151,13 @@ async function datasetView(root, dataset, project) {
       counter.textContent = state.total ? `${state.shown} of ${state.total} ${kind} shown` : `No ${kind} ${state.name ? 'match this filter' : 'in this dataset yet'}.`;
       more.hidden = state.page >= state.pages;
     } catch (error) {
+      failed = true;
       if (error.status === 401) return;
       grid.after(errorBox(error, `Listing the ${kind} failed`));
     } finally {
       more.disabled = false;
     }
+    onScroll();
   }
 
   async function reload() {
@@ -160,5 +171,4 @@ async function datasetView(root, dataset, project) {
   root.append(el('h2', {}, kind === 'videos' ? 'Videos' : 'Images'), filterForm, counter, grid, more,
     uploadPanel(dataset, kind, reload), linksPanel(dataset, reload));
   await loadPage();
-  pager.observe(more);
 }
