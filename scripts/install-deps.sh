@@ -24,6 +24,9 @@ packages=(
   # videos (issue 9): FFmpeg's libraries, and its ffmpeg/ffprobe commands that the video tests
   # make their clips with and check the probe against
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
+  # the web console's browser tests (issue 16): a real headless Chromium, driven by
+  # playwright-core from tests/browser (which downloads no browser of its own)
+  chromium
 )
 
 missing=()
@@ -43,10 +46,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages of the test servers, exactly as locked.
-servers=tests/servers
-if [ -f "$servers/package-lock.json" ] &&
-   { [ ! -d "$servers/node_modules" ] || [ "$servers/package-lock.json" -nt "$servers/node_modules" ]; }; then
-  echo "install-deps: npm ci in $servers" >&2
-  (cd "$servers" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
-fi
+# npm packages of the test servers and of the browser tests' driver, exactly as locked.
+for dir in tests/servers tests/browser; do
+  if [ -f "$dir/package-lock.json" ] &&
+     { [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; }; then
+    echo "install-deps: npm ci in $dir" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+  fi
+done

@@ -13,6 +13,7 @@
 #include "cli/instance.hpp"
 #include "stowage/migration/journal.hpp"
 #include "stowage/service/project_migration.hpp"
+#include "stowage/service/project_migration_json.hpp"
 
 namespace stowage::cli {
 namespace {
@@ -54,48 +55,6 @@ std::string progress_line(const migration::Progress& p) {
   if (p.eta) line << "  ETA " << human_duration(*p.eta);
   if (p.failed > 0) line << "  failed " << p.failed;
   return line.str();
-}
-
-json::object problem_json(const service::ItemProblem& p) {
-  return {{"item", p.item_id},          {"dataset", p.dataset_id},
-          {"name", p.name},             {"source", p.source},
-          {"target", p.target},         {"code", std::string(to_string(p.error.code))},
-          {"error", p.error.message}};
-}
-
-json::object report_json(const service::ProjectMigrationReport& r, bool dry_run) {
-  json::array failed, changed, plan;
-  for (const auto& p : r.failed) failed.push_back(problem_json(p));
-  for (const auto& p : r.changed) changed.push_back(problem_json(p));
-  for (const auto& p : r.plan) {
-    plan.push_back({{"item", p.item_id},
-                    {"source", p.source},
-                    {"target", p.target},
-                    {"size", p.size_bytes},
-                    {"action", p.already_there ? "switch only" : "copy and switch"}});
-  }
-  json::object out{
-      {"project", r.project_id},
-      {"type", r.project_type},
-      {"target", r.target},
-      {"dryRun", dry_run},
-      {"complete", r.complete()},
-      {"selected", r.selected},
-      {"selectedBytes", r.selected_bytes},
-      {"copied", r.copies.copied},
-      {"alreadyThere", r.copies.skipped},
-      {"wouldCopy", r.copies.would_copy},
-      {"bytesCopied", r.copies.bytes_copied},
-      {"bytesWritten", r.copies.bytes_written},
-      {"switched", r.switched},
-      {"switchWithheld", r.switch_withheld},
-      {"failed", failed},
-      {"changed", changed},
-      {"elapsedMs", r.elapsed.count()},
-  };
-  if (dry_run) out["plan"] = plan;
-  if (r.aborted) out["aborted"] = r.aborted->message;
-  return out;
 }
 
 void print_summary(std::ostream& out, const service::ProjectMigrationReport& r, bool dry_run) {
@@ -198,7 +157,7 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
     return fail(err, e.message, usage ? kExitUsage : kExitFailed);
   }
   if (cli.json) {
-    out << json::serialize(report_json(*report, cli.dry_run)) << '\n';
+    out << json::serialize(service::project_migration_report_json(*report, cli.dry_run)) << '\n';
   } else {
     print_summary(out, *report, cli.dry_run);
   }

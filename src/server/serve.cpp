@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "server/caches.hpp"
+#include "server/console_api.hpp"
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/io/file.hpp"
@@ -104,6 +105,9 @@ int serve(const config::Config& config) {
   options.max_json_bytes = config.max_json_bytes;
   options.io_timeout = config.request_timeout;
   (*caches)->attach(service, options);
+  // The web console (declared before the server, so destroyed after it has stopped).
+  ConsoleApi console(config, service, caches->get());
+  options.console = &console;
   Server server(service, options);
   auto port = server.start();
   if (!port) return fail(port.error());

@@ -31,6 +31,8 @@
 #include <unordered_map>
 
 #include "server/api.hpp"
+#include "server/console.hpp"
+#include "server/console_api.hpp"
 #include "stowage/cache/caching_store.hpp"
 #include "server/multipart.hpp"
 #include "server/previews.hpp"
@@ -426,6 +428,21 @@ struct Server::Impl {
       auto [ec, n] = co_await http::async_write(stream, res, kToken);
       co_return !ec && res.keep_alive();
     }
+    // The web console's pages: static files only, their data comes through the API.
+    if (options.console && is_console_path(path) &&
+        (req.method() == http::verb::get || req.method() == http::verb::head)) {
+      auto file = console_reply(path, req[http::field::if_none_match]);
+      http::response<http::string_body> res{static_cast<http::status>(file.status), version};
+      res.set(http::field::server, "stowage");
+      for (auto& [name, value] : file.headers) res.set(name, value);
+      if (req.method() == http::verb::get) res.body() = std::string(file.body);
+      res.prepare_payload();
+      if (req.method() == http::verb::head) res.content_length(file.body.size());
+      res.keep_alive(keep_alive && parser.is_done());
+      stream.expires_after(options.io_timeout);
+      auto [ec, n] = co_await http::async_write(stream, res, kToken);
+      co_return !ec && res.keep_alive();
+    }
     if (!path.starts_with(kApiPrefix)) {
       co_return co_await send_error(stream, 404, "NotFound", "no such path: " + std::string(path),
                                     keep_alive && parser.is_done(), version);
@@ -438,7 +455,8 @@ struct Server::Impl {
                                     version);
     }
     const bool upload = Api::is_upload(api_request.method);
-    if (!upload && !Api::handles(api_request.method)) {
+    const bool console_method = options.console && ConsoleApi::handles(api_request.method);
+    if (!upload && !console_method && !Api::handles(api_request.method)) {
       co_return co_await send_error(stream, 404, "NotFound",
                                     "unknown API method '" + api_request.method + "'", false,
                                     version);
@@ -499,7 +517,8 @@ struct Server::Impl {
       auto principal = service.authenticate(token);
       if (!principal) return {Api::error_response(principal.error()), {}};
       api_request.principal = std::move(*principal);
-      Outcome o{api.handle(api_request), {}};
+      Outcome o{console_method ? options.console->handle(api_request) : api.handle(api_request),
+                {}};
       auto opened = open_downloads(o.response);
       if (!opened) return {Api::error_response(opened.error()), {}};
       o.objects = std::move(*opened);

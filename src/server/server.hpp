@@ -16,6 +16,7 @@ class Registry;
 namespace stowage::server {
 
 class Previews;
+class ConsoleApi;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -36,6 +37,9 @@ struct ServerOptions {
   Previews* previews = nullptr;
   /// Serves `/metrics` and records per-method request latency when set; not owned.
   metrics::Registry* metrics = nullptr;
+  /// The web console when set (server/console.hpp, server/console_api.hpp): its static files at
+  /// `/` and `/console/...`, and its `console.*` API methods; not owned.
+  ConsoleApi* console = nullptr;
 };
 
 /// The HTTP server: `/public/api/v3/<method>` (the Supervisely-compatible API) and `/healthz`.

@@ -109,6 +109,14 @@ Result<Principal> Service::authenticate(const std::string& token) {
   return principal;
 }
 
+Status Service::revoke_token(Id token_id) {
+  STOWAGE_TRY(catalog_.revoke_token(token_id));
+  std::lock_guard lock(token_mutex_);
+  std::erase_if(token_cache_,
+                [token_id](const auto& entry) { return entry.second.principal.token_id == token_id; });
+  return {};
+}
+
 Status Service::check_team(const Principal& who, Id team_id) {
   if (std::find(who.team_ids.begin(), who.team_ids.end(), team_id) == who.team_ids.end()) {
     return forbidden("team", team_id);

@@ -111,6 +111,10 @@ class Service {
   /// The principal for a token if it is in the cache; never blocks. For hot paths that avoid a
   /// trip to the worker pool.
   std::optional<Principal> cached_principal(const std::string& token);
+  /// Revokes a token in the catalog and drops it from the cache here, so that its next request
+  /// to this server is refused at once (other processes see it within token_cache_ttl).
+  /// NotFound for an unknown id.
+  Status revoke_token(Id token_id);
   /// PermissionDenied unless the principal belongs to the team.
   static Status check_team(const Principal& who, Id team_id);
 
