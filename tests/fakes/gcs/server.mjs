@@ -65,6 +65,9 @@ const stats = {
   unauthorized: 0,
   requests: 0,
   resumable_sessions: 0,
+  // "<bucket>/<name>" of the latest resumable sessions, so that a test can count its own while
+  // other tests use the same server.
+  resumable_session_objects: [],
 };
 let generationClock = Date.now() * 1000;
 let port = 0;
@@ -505,6 +508,8 @@ async function handleUpload(req, res, bucketName, query) {
     if (!name) return sendError(res, 400, 'required', 'Required parameter: name');
     const id = crypto.randomBytes(24).toString('base64url');
     stats.resumable_sessions += 1;
+    stats.resumable_session_objects.push(`${bucketName}/${name}`);
+    if (stats.resumable_session_objects.length > 1000) stats.resumable_session_objects.shift();
     sessions.set(id, {
       bucket: bucketName,
       name,
