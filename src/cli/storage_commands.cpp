@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/storage_commands.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/instance.hpp"
+#include "stowage/io/file.hpp"
+#include "stowage/service/team_files.hpp"
+
+namespace stowage::cli {
+namespace {
+
+/// How often a progress line is printed when stderr is not a terminal.
+constexpr std::chrono::seconds kPlainProgressEvery{5};
+
+std::string human_size(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
+  return text;
+}
+
+std::string utc_time(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+/// A byte-progress bar on a terminal, a plain line every few seconds otherwise.
+class ByteProgress {
+ public:
+  ByteProgress(std::ostream& err, std::string label, std::optional<std::uint64_t> total)
+      : err_(err), label_(std::move(label)), total_(total),
+        tty_(::isatty(STDERR_FILENO) == 1 && &err == &std::cerr) {}
+
+  void update(std::uint64_t done) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < (tty_ ? std::chrono::milliseconds(200) : kPlainProgressEvery)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    std::string line = label_ + "  " + human_size(done);
+    if (total_) line += "/" + human_size(*total_);
+    if (secs > 0) line += "  " + human_size(static_cast<std::uint64_t>(done / secs)) + "/s";
+    if (tty_) {
+      constexpr std::size_t kWidth = 24;
+      std::string bar;
+      if (total_ && *total_ > 0) {
+        const auto filled = static_cast<std::size_t>(
+            std::min<std::uint64_t>(kWidth, done * kWidth / *total_));
+        bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] ";
+      }
+      err_ << "\r\033[K" << bar << line << std::flush;
+      drawn_ = true;
+    } else {
+      err_ << "progress: " << line << '\n' << std::flush;
+    }
+  }
+  void finish() {
+    if (drawn_) err_ << '\n';
+  }
+
+ private:
+  std::ostream& err_;
+  std::string label_;
+  std::optional<std::uint64_t> total_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_ = start_;
+};
+
+/// The instance opened as its administrator (commands act as user admin, like `serve`'s first
+/// start), with the team they act in: `team` or admin's first team.
+struct AdminSession {
+  Instance instance;
+  catalog::Principal who;
+  catalog::Id team_id = 0;
+};
+
+Result<AdminSession> open_admin(config::Config& config, std::optional<catalog::Id> team) {
+  STOWAGE_TRY(config::resolve_bucket_prefix(config));
+  AdminSession s;
+  STOWAGE_ASSIGN_OR_RETURN(s.instance, open_instance(config));
+  auto admin = s.instance.catalog->find_user("admin");
+  if (!admin) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "no user 'admin' in the catalog: run `stowage serve` once first");
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto memberships, s.instance.catalog->memberships(admin->id));
+  s.who.user = *admin;
+  for (const auto& m : memberships) s.who.team_ids.push_back(m.team.id);
+  if (team) {
+    s.team_id = *team;
+  } else if (!s.who.team_ids.empty()) {
+    s.team_id = s.who.team_ids.front();
+  } else {
+    return make_error(ErrorCode::InvalidArgument, "user 'admin' is in no team: pass --team ID");
+  }
+  return s;
+}
+
+int error_exit(std::ostream& err, const Error& e) {
+  // A path refused, a team that is not admin's, nothing at a path: the user's input (2 / 1).
+  const int code = e.code == ErrorCode::PermissionDenied ? kExitUsage : exit_code_for(e);
+  return fail(err, e.message, code);
+}
+
+struct FilesOptions {
+  std::optional<catalog::Id> team;
+  std::string path = "/";
+  std::string local;
+  bool recursive = false;
+  bool json = false;
+};
+
+int files_ls(config::Config& config, const FilesOptions& o, std::ostream& out, std::ostream& err) {
+  auto s = open_admin(config, o.team);
+  if (!s) return error_exit(err, s.error());
+  service::TeamFiles files(*s->instance.service);
+  std::vector<std::vector<std::string>> rows;
+  std::string token;
+  std::uint64_t count = 0, bytes = 0;
+  do {
+    auto page = files.list(s->who, s->team_id, o.path, o.recursive, token);
+    if (!page) return error_exit(err, page.error());
+    for (const auto& f : page->entries) {
+      ++count;
+      bytes += f.size;
+      if (o.json) {
+        out << "{\"path\":\"" << f.path << "\",\"type\":\"" << (f.is_folder ? "folder" : "file")
+            << "\",\"size\":" << f.size << "}\n";
+      } else {
+        rows.push_back({f.is_folder ? "folder" : "file", f.is_folder ? "" : std::to_string(f.size),
+                        f.is_folder ? "" : utc_time(f.modified), f.path});
+      }
+    }
+    token = std::move(page->next_token);
+  } while (!token.empty());
+  if (!o.json) {
+    print_table(out, {"type", "size", "modified (UTC)", "path"}, rows);
+    out << count << " entries, " << human_size(bytes) << '\n';
+  }
+  return kExitOk;
+}
+
+int files_put(config::Config& config, const FilesOptions& o, std::ostream& out,
+              std::ostream& err) {
+  auto file = io::File::open_read(o.local);
+  if (!file) return fail(err, "cannot read " + o.local + ": " + file.error().message, kExitUsage);
+  auto size = file->size();
+  if (!size) return fail(err, size.error().message, kExitFailed);
+  std::string remote = o.path;
+  if (remote.ends_with('/')) remote += std::filesystem::path(o.local).filename().string();
+  auto s = open_admin(config, o.team);
+  if (!s) return error_exit(err, s.error());
+  service::TeamFiles files(*s->instance.service);
+  auto upload = files.begin_upload(s->who, s->team_id, remote, *size);
+  if (!upload) return error_exit(err, upload.error());
+  ByteProgress progress(err, "upload " + remote, *size);
+  std::vector<std::byte> chunk(io::kDefaultChunkBytes);
+  std::uint64_t offset = 0;
+  for (;;) {
+    auto n = file->read_at(offset, chunk);
+    if (!n) return fail(err, "reading " + o.local + ": " + n.error().message, kExitFailed);
+    if (*n == 0) break;
+    if (auto ok = (*upload)->write(std::span<const std::byte>(chunk.data(), *n)); !ok) {
+      progress.finish();
+      return error_exit(err, ok.error());
+    }
+    offset += *n;
+    progress.update(offset);
+  }
+  auto done = (*upload)->commit();
+  progress.finish();
+  if (!done) return error_exit(err, done.error());
+  out << "uploaded " << done->path << " (" << done->size << " bytes) to team " << s->team_id
+      << '\n';
+  return kExitOk;
+}
+
+int files_get(config::Config& config, const FilesOptions& o, std::ostream& out,
+              std::ostream& err) {
+  auto s = open_admin(config, o.team);
+  if (!s) return error_exit(err, s.error());
+  service::TeamFiles files(*s->instance.service);
+  auto info = files.info(s->who, s->team_id, o.path);
+  if (!info) return error_exit(err, info.error());
+  std::filesystem::path target = o.local;
+  if (o.local.empty() || std::filesystem::is_directory(target)) target /= info->name;
+  auto reader = s->instance.store->open_read(info->object, {});
+  if (!reader) return error_exit(err, reader.error());
+  // Written beside the target and renamed when complete: never a half file under its name.
+  const std::filesystem::path temp = target.string() + ".stowage-part";
+  std::error_code stale;
+  std::filesystem::remove(temp, stale);  // left by an earlier, interrupted download
+  auto sink = io::File::create_exclusive(temp);
+  if (!sink) return fail(err, "cannot write " + temp.string() + ": " + sink.error().message,
+                         kExitFailed);
+  ByteProgress progress(err, "download " + info->path, info->size);
+  std::vector<std::byte> chunk(io::kDefaultChunkBytes);
+  std::uint64_t done = 0;
+  auto cleanup = [&](const Error& e) {
+    progress.finish();
+    (void)sink->close();
+    std::error_code ec;
+    std::filesystem::remove(temp, ec);
+    return error_exit(err, e);
+  };
+  for (;;) {
+    auto n = (*reader)->read(chunk);
+    if (!n) return cleanup(n.error());
+    if (*n == 0) break;
+    if (auto ok = sink->write_all(std::span<const std::byte>(chunk.data(), *n)); !ok) {
+      return cleanup(ok.error());
+    }
+    done += *n;
+    progress.update(done);
+  }
+  if (done != info->size) {
+    return cleanup(make_error(ErrorCode::Corrupt, info->path + " changed while it was read"));
+  }
+  if (auto ok = sink->sync(); !ok) return cleanup(ok.error());
+  (void)sink->close();
+  std::error_code ec;
+  std::filesystem::rename(temp, target, ec);
+  progress.finish();
+  if (ec) return fail(err, "cannot rename to " + target.string() + ": " + ec.message(), kExitFailed);
+  out << "downloaded " << info->path << " (" << done << " bytes) to " << target.string() << '\n';
+  return kExitOk;
+}
+
+int files_rm(config::Config& config, const FilesOptions& o, std::ostream& out,
+             std::ostream& err) {
+  auto s = open_admin(config, o.team);
+  if (!s) return error_exit(err, s.error());
+  service::TeamFiles files(*s->instance.service);
+  auto removed = files.remove(s->who, s->team_id, o.path);
+  if (!removed) return error_exit(err, removed.error());
+  out << "removed " << *removed << " file" << (*removed == 1 ? "" : "s") << '\n';
+  return kExitOk;
+}
+
+}  // namespace
+
+struct StorageCommands::State {
+  CLI::App* files_ls = nullptr;
+  CLI::App* files_put = nullptr;
+  CLI::App* files_get = nullptr;
+  CLI::App* files_rm = nullptr;
+  FilesOptions files;
+  catalog::Id team = 0;
+};
+
+StorageCommands::StorageCommands(CLI::App& app, CLI::App& links)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  (void)links;
+  CLI::App* files = app.add_subcommand(
+      "files",
+      "Team files (the SDK's api.file): artifacts kept in the private bucket under each team's "
+      "own root. Acts as user admin, in admin's first team unless --team.");
+  files->require_subcommand(1);
+  auto team_option = [&](CLI::App* c) {
+    c->add_option("--team", s.team, "The team's id (default: admin's first team)");
+  };
+  s.files_ls = files->add_subcommand("ls", "List a folder (or a file) of the team's files.");
+  s.files_ls->add_option("PATH", s.files.path, "A folder (/models/) or file path")
+      ->capture_default_str();
+  s.files_ls->add_flag("-r,--recursive", s.files.recursive, "Every file beneath the folder");
+  s.files_ls->add_flag("--json", s.files.json, "One JSON object per line");
+  team_option(s.files_ls);
+  s.files_put = files->add_subcommand(
+      "put", "Upload a local file (streamed; any size). REMOTE ending in '/' keeps its name.");
+  s.files_put->add_option("LOCAL", s.files.local, "The local file")->required();
+  s.files_put->add_option("REMOTE", s.files.path, "Where in the team's files")->required();
+  team_option(s.files_put);
+  s.files_get = files->add_subcommand("get", "Download a team file to a local file or folder.");
+  s.files_get->add_option("REMOTE", s.files.path, "The file's path")->required();
+  s.files_get->add_option("LOCAL", s.files.local, "A local file or folder (default: .)");
+  team_option(s.files_get);
+  s.files_rm = files->add_subcommand("rm", "Remove a file, or a folder (/path/) and all in it.");
+  s.files_rm->add_option("PATH", s.files.path, "The file or folder")->required();
+  team_option(s.files_rm);
+}
+
+StorageCommands::~StorageCommands() = default;
+
+std::optional<int> StorageCommands::run(config::Config& config) {
+  State& s = *state_;
+  if (s.team != 0) s.files.team = s.team;
+  if (s.files_ls->parsed()) return files_ls(config, s.files, std::cout, std::cerr);
+  if (s.files_put->parsed()) return files_put(config, s.files, std::cout, std::cerr);
+  if (s.files_get->parsed()) {
+    if (s.files.local.empty()) s.files.local = ".";
+    return files_get(config, s.files, std::cout, std::cerr);
+  }
+  if (s.files_rm->parsed()) return files_rm(config, s.files, std::cout, std::cerr);
+  return std::nullopt;
+}
+
+}  // namespace stowage::cli
