@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/instance.hpp"
 #include "stowage/io/file.hpp"
+#include "stowage/service/link_sync.hpp"
 #include "stowage/service/team_files.hpp"
 
 namespace stowage::cli {
@@ -30,6 +31,23 @@ std::string human_size(std::uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
   return text;
+}
+
+std::string json_text(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
 }
 
 std::string utc_time(std::chrono::system_clock::time_point t) {
@@ -142,8 +160,8 @@ int files_ls(config::Config& config, const FilesOptions& o, std::ostream& out, s
       ++count;
       bytes += f.size;
       if (o.json) {
-        out << "{\"path\":\"" << f.path << "\",\"type\":\"" << (f.is_folder ? "folder" : "file")
-            << "\",\"size\":" << f.size << "}\n";
+        out << "{\"path\":" << json_text(f.path) << ",\"type\":\""
+            << (f.is_folder ? "folder" : "file") << "\",\"size\":" << f.size << "}\n";
       } else {
         rows.push_back({f.is_folder ? "folder" : "file", f.is_folder ? "" : std::to_string(f.size),
                         f.is_folder ? "" : utc_time(f.modified), f.path});
@@ -255,6 +273,62 @@ int files_rm(config::Config& config, const FilesOptions& o, std::ostream& out,
   return kExitOk;
 }
 
+std::string sync_counts(const service::LinkSyncProgress& c, bool dry_run) {
+  return std::to_string(c.listed) + " listed  " + std::to_string(c.matched) + " matched  " +
+         std::to_string(c.added) + (dry_run ? " to add  " : " added  ") +
+         std::to_string(c.existing) + " already there  " + std::to_string(c.skipped) +
+         " skipped  " + std::to_string(c.failed) + " failed";
+}
+
+int links_sync(config::Config& config, service::LinkSyncOptions options, bool json,
+               std::ostream& out, std::ostream& err) {
+  auto s = open_admin(config, std::nullopt);
+  if (!s) return error_exit(err, s.error());
+  const bool tty = ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr && !json;
+  auto last = std::chrono::steady_clock::now();
+  bool drawn = false;
+  options.on_progress = [&](const service::LinkSyncProgress& c) {
+    const auto now = std::chrono::steady_clock::now();
+    if (tty) {
+      err << "\r\033[K" << sync_counts(c, options.dry_run) << std::flush;
+      drawn = true;
+    } else if (!json && now - last >= kPlainProgressEvery) {
+      last = now;
+      err << "progress: " << sync_counts(c, options.dry_run) << '\n' << std::flush;
+    }
+  };
+  auto report = service::sync_links(*s->instance.service, s->who, options);
+  if (drawn) err << '\n';
+  if (!report) return error_exit(err, report.error());
+  using Status = service::LinkSyncEntry::Status;
+  if (json) {
+    const auto& c = report->counts;
+    out << "{\"listed\":" << c.listed << ",\"matched\":" << c.matched << ",\"added\":" << c.added
+        << ",\"existing\":" << c.existing << ",\"skipped\":" << c.skipped
+        << ",\"failed\":" << c.failed << ",\"removed\":" << report->removed
+        << ",\"dryRun\":" << (options.dry_run ? "true" : "false") << ",\"entries\":[";
+    bool first = true;
+    for (const auto& e : report->entries) {
+      out << (first ? "" : ",") << "{\"status\":" << json_text(service::to_string(e.status))
+          << ",\"link\":" << json_text(e.link) << ",\"name\":" << json_text(e.name)
+          << ",\"itemId\":" << e.item_id << ",\"reason\":" << json_text(e.reason) << "}";
+      first = false;
+    }
+    out << "]}\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : report->entries) {
+      if (e.status == Status::Exists) continue;  // the summary counts them
+      rows.push_back({std::string(service::to_string(e.status)),
+                      e.item_id ? std::to_string(e.item_id) : "", e.link, e.reason});
+    }
+    if (!rows.empty()) print_table(out, {"status", "item", "link", "why"}, rows);
+    out << sync_counts(report->counts, options.dry_run) << ", " << report->removed
+        << " removed at the source (items kept)\n";
+  }
+  return report->counts.failed == 0 ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 struct StorageCommands::State {
@@ -264,12 +338,35 @@ struct StorageCommands::State {
   CLI::App* files_rm = nullptr;
   FilesOptions files;
   catalog::Id team = 0;
+  CLI::App* links_sync = nullptr;
+  service::LinkSyncOptions sync;
+  bool sync_json = false;
 };
 
 StorageCommands::StorageCommands(CLI::App& app, CLI::App& links)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
-  (void)links;
+  s.links_sync = links.add_subcommand(
+      "sync",
+      "Import a bucket prefix as linked items: one item per object under PREFIX that matches "
+      "the filters and is an image (a video, for a video project), header-probed, in batches. "
+      "A rerun adds only new objects and reports the items whose objects are gone (kept). "
+      "Exits 1 if any object failed.");
+  s.links_sync->add_option("PREFIX", s.sync.prefix, "<provider>://<bucket>/<prefix>, through "
+                           "remote_links.yml")->required();
+  s.links_sync->add_option("--dataset", s.sync.dataset_id, "The dataset's id")->required();
+  s.links_sync->add_option("--include", s.sync.include,
+                           "A glob on the key below the prefix ('*' crosses '/'); repeatable");
+  s.links_sync->add_option("--regex", s.sync.regex, "An ECMAScript regex searched in that key");
+  s.links_sync->add_flag("--recursive", s.sync.recursive, "Objects of sub-folders too");
+  s.links_sync->add_flag("--dry-run", s.sync.dry_run, "List and compare; add nothing");
+  s.links_sync->add_option("--batch", s.sync.batch, "Items added per transaction")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  s.links_sync->add_option("--concurrency", s.sync.concurrency, "Objects probed at once")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  s.links_sync->add_flag("--json", s.sync_json, "Print the report as JSON on stdout");
   CLI::App* files = app.add_subcommand(
       "files",
       "Team files (the SDK's api.file): artifacts kept in the private bucket under each team's "
@@ -310,6 +407,7 @@ std::optional<int> StorageCommands::run(config::Config& config) {
     return files_get(config, s.files, std::cout, std::cerr);
   }
   if (s.files_rm->parsed()) return files_rm(config, s.files, std::cout, std::cerr);
+  if (s.links_sync->parsed()) return links_sync(config, s.sync, s.sync_json, std::cout, std::cerr);
   return std::nullopt;
 }
 

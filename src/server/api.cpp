@@ -14,6 +14,7 @@
 
 #include "server/multipart.hpp"
 #include "server/previews.hpp"
+#include "server/link_sync_api.hpp"
 #include "server/team_files_api.hpp"
 #include "stowage/media/probe.hpp"
 
@@ -1107,7 +1108,7 @@ std::optional<catalog::Id> Api::download_id(const ApiRequest& request) {
 }
 
 bool Api::handles(std::string_view method) {
-  return handlers().contains(method) || team_files_handles(method);
+  return handlers().contains(method) || team_files_handles(method) || link_sync_handles(method);
 }
 
 bool Api::is_upload(std::string_view method) {
@@ -1165,6 +1166,11 @@ ApiResponse Api::handle(const ApiRequest& request) {
     auto value = parse_params(request);
     if (!value) return error_response(value.error());
     return handle_team_files(service_, request, *value);
+  }
+  if (link_sync_handles(request.method)) {  // links.sync (server/link_sync_api.cpp)
+    auto value = parse_params(request);
+    if (!value) return error_response(value.error());
+    return handle_link_sync(service_, request, *value);
   }
   const auto it = handlers().find(request.method);
   if (it == handlers().end()) {

@@ -303,6 +303,7 @@ ApiResponse handle_team_files(service::Service& service, const ApiRequest& reque
   }
   service::TeamFiles files(service);
   Result<ApiResponse> r = make_error(ErrorCode::NotFound, "unknown API method");
+  try {
   if (request.method == "file-storage.list") {
     r = files_list(files, request, *p);
   } else if (request.method == "file-storage.info") {
@@ -314,6 +315,9 @@ ApiResponse handle_team_files(service::Service& service, const ApiRequest& reque
   } else if (request.method == "file-storage.remove" ||
              request.method == "file-storage.bulk.remove") {
     r = files_remove(files, request, *p);
+  }
+  } catch (const std::exception& e) {
+    r = make_error(ErrorCode::Internal, std::string("internal error: ") + e.what());
   }
   if (!r) return Api::error_response(r.error());
   return std::move(*r);
