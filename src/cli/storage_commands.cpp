@@ -11,6 +11,8 @@
 #include "cli/commands.hpp"
 #include "cli/instance.hpp"
 #include "stowage/io/file.hpp"
+#include "stowage/service/fsck.hpp"
+#include "stowage/service/gc.hpp"
 #include "stowage/service/link_sync.hpp"
 #include "stowage/service/team_files.hpp"
 
@@ -329,6 +331,125 @@ int links_sync(config::Config& config, service::LinkSyncOptions options, bool js
   return report->counts.failed == 0 ? kExitOk : kExitFailed;
 }
 
+/// "24h", "90m", "7d", "30s", "0": a duration for --grace.
+std::optional<std::chrono::seconds> parse_duration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (n < 0) return std::nullopt;
+  const std::string unit = text.substr(used);
+  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
+  if (unit == "m") return std::chrono::seconds(n * 60);
+  if (unit == "h") return std::chrono::seconds(n * 3600);
+  if (unit == "d") return std::chrono::seconds(n * 86400);
+  return std::nullopt;
+}
+
+int run_fsck(config::Config& config, service::FsckOptions options, bool json, std::ostream& out,
+             std::ostream& err) {
+  auto s = open_admin(config, std::nullopt);
+  if (!s) return error_exit(err, s.error());
+  const bool tty = ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr && !json;
+  bool drawn = false;
+  auto last = std::chrono::steady_clock::now();
+  options.on_progress = [&](std::uint64_t items, std::uint64_t blobs) {
+    const auto now = std::chrono::steady_clock::now();
+    const std::string line = std::to_string(items) + " items  " + std::to_string(blobs) + " blobs";
+    if (tty) {
+      err << "\r\033[K" << line << std::flush;
+      drawn = true;
+    } else if (!json && now - last >= kPlainProgressEvery) {
+      last = now;
+      err << "progress: " << line << '\n' << std::flush;
+    }
+  };
+  auto report = service::check_storage(*s->instance.service, options);
+  if (drawn) err << '\n';
+  if (!report) return error_exit(err, report.error());
+  std::uint64_t orphans = 0, orphan_bytes = 0;
+  for (const auto& f : report->findings) {
+    if (f.kind == service::FsckFinding::Kind::OrphanObject) ++orphans, orphan_bytes += f.size;
+  }
+  if (json) {
+    out << "{\"items\":" << report->items << ",\"links\":" << report->links
+        << ",\"blobs\":" << report->blobs << ",\"objects\":" << report->objects
+        << ",\"problems\":" << report->problems << ",\"repaired\":" << report->repaired
+        << ",\"orphans\":" << orphans << ",\"orphanBytes\":" << orphan_bytes
+        << ",\"findings\":[";
+    bool first = true;
+    for (const auto& f : report->findings) {
+      out << (first ? "" : ",") << "{\"kind\":" << json_text(service::to_string(f.kind))
+          << ",\"problem\":" << (service::is_problem(f.kind) ? "true" : "false")
+          << ",\"itemId\":" << (f.item_id ? std::to_string(*f.item_id) : "null")
+          << ",\"sha256\":" << json_text(f.sha256_hex) << ",\"where\":" << json_text(f.where)
+          << ",\"detail\":" << json_text(f.detail)
+          << ",\"repaired\":" << (f.repaired ? "true" : "false") << "}";
+      first = false;
+    }
+    out << "]}\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& f : report->findings) {
+      rows.push_back({std::string(service::to_string(f.kind)),
+                      f.item_id ? std::to_string(*f.item_id) : "", f.where,
+                      f.detail + (f.repaired ? " (repaired)" : "")});
+    }
+    if (!rows.empty()) print_table(out, {"finding", "item", "where", "detail"}, rows);
+    out << report->items << " items (" << report->links << " linked), " << report->blobs
+        << " blobs, " << report->objects << " objects checked: " << report->problems
+        << " problems, " << report->repaired << " repaired, " << orphans << " orphan objects ("
+        << human_size(orphan_bytes) << ")\n";
+  }
+  return report->problems > report->repaired ? kExitFailed : kExitOk;
+}
+
+int run_gc(config::Config& config, service::GcOptions options, bool json, std::ostream& out,
+           std::ostream& err) {
+  auto s = open_admin(config, std::nullopt);
+  if (!s) return error_exit(err, s.error());
+  const bool tty = ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr && !json;
+  bool drawn = false;
+  options.on_progress = [&](std::uint64_t blobs, std::uint64_t bytes) {
+    if (!tty) return;
+    err << "\r\033[K" << blobs << " blobs  " << human_size(bytes) << std::flush;
+    drawn = true;
+  };
+  auto report = service::collect_garbage(*s->instance.service, options);
+  if (drawn) err << '\n';
+  if (!report) return error_exit(err, report.error());
+  if (json) {
+    out << "{\"dryRun\":" << (options.dry_run ? "true" : "false")
+        << ",\"candidates\":" << report->candidates << ",\"removed\":" << report->removed
+        << ",\"kept\":" << report->kept << ",\"resumed\":" << report->resumed
+        << ",\"bytesReclaimed\":" << report->bytes_reclaimed << ",\"failed\":[";
+    bool first = true;
+    for (const auto& f : report->failed) {
+      out << (first ? "" : ",") << "{\"sha256\":" << json_text(f.sha256_hex)
+          << ",\"reason\":" << json_text(f.reason) << "}";
+      first = false;
+    }
+    out << "]}\n";
+  } else {
+    for (const auto& f : report->failed) out << "failed " << f.sha256_hex << ": " << f.reason << '\n';
+    if (options.dry_run) {
+      out << report->candidates << " unused blobs older than the grace period; "
+          << human_size(report->bytes_reclaimed) << " (" << report->bytes_reclaimed
+          << " bytes) would be reclaimed\n";
+    } else {
+      out << report->removed << " blobs removed, " << report->resumed
+          << " interrupted collections finished, " << report->kept << " kept (in use again), "
+          << report->failed.size() << " failed; " << human_size(report->bytes_reclaimed) << " ("
+          << report->bytes_reclaimed << " bytes) reclaimed\n";
+    }
+  }
+  return report->failed.empty() ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 struct StorageCommands::State {
@@ -341,6 +462,14 @@ struct StorageCommands::State {
   CLI::App* links_sync = nullptr;
   service::LinkSyncOptions sync;
   bool sync_json = false;
+  CLI::App* fsck = nullptr;
+  service::FsckOptions fsck_options;
+  catalog::Id fsck_project = 0;
+  bool fsck_json = false;
+  CLI::App* gc = nullptr;
+  service::GcOptions gc_options;
+  std::string grace = "24h";
+  bool gc_json = false;
 };
 
 StorageCommands::StorageCommands(CLI::App& app, CLI::App& links)
@@ -367,6 +496,28 @@ StorageCommands::StorageCommands(CLI::App& app, CLI::App& links)
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   s.links_sync->add_flag("--json", s.sync_json, "Print the report as JSON on stdout");
+
+  s.fsck = app.add_subcommand(
+      "fsck",
+      "Check that the storage holds what the catalog says: every item's bytes (a stored blob's "
+      "object and size, --deep its SHA-256; a link's object and size), every blob row's object, "
+      "and the objects no row knows (orphans, listed as notices). Exits 1 on problems.");
+  s.fsck->add_option("--project", s.fsck_project, "Only this project's items");
+  s.fsck->add_flag("--deep", s.fsck_options.deep, "Hash every stored blob's bytes");
+  s.fsck->add_flag("--repair", s.fsck_options.repair,
+                   "Fix what is safe: probe linked images whose size changed again and record "
+                   "it. Never deletes or rewrites bytes");
+  s.fsck->add_flag("--json", s.fsck_json, "Print the report as JSON on stdout");
+
+  s.gc = app.add_subcommand(
+      "gc",
+      "Remove the stored bytes of blobs no item uses any more (after items were removed), once "
+      "older than the grace period; safe beside a running server and uploads. Never touches "
+      "linked objects, team files or caches.");
+  s.gc->add_flag("--dry-run", s.gc_options.dry_run, "Report what would be reclaimed; remove nothing");
+  s.gc->add_option("--grace", s.grace, "Keep unused blobs younger than this (30s, 90m, 24h, 7d)")
+      ->capture_default_str();
+  s.gc->add_flag("--json", s.gc_json, "Print the report as JSON on stdout");
   CLI::App* files = app.add_subcommand(
       "files",
       "Team files (the SDK's api.file): artifacts kept in the private bucket under each team's "
@@ -408,6 +559,19 @@ std::optional<int> StorageCommands::run(config::Config& config) {
   }
   if (s.files_rm->parsed()) return files_rm(config, s.files, std::cout, std::cerr);
   if (s.links_sync->parsed()) return links_sync(config, s.sync, s.sync_json, std::cout, std::cerr);
+  if (s.fsck->parsed()) {
+    if (s.fsck_project != 0) s.fsck_options.project_id = s.fsck_project;
+    return run_fsck(config, s.fsck_options, s.fsck_json, std::cout, std::cerr);
+  }
+  if (s.gc->parsed()) {
+    const auto grace = parse_duration(s.grace);
+    if (!grace) {
+      return fail(std::cerr, "--grace '" + s.grace + "': give a duration such as 30s, 90m, 24h, 7d",
+                  kExitUsage);
+    }
+    s.gc_options.grace = *grace;
+    return run_gc(config, s.gc_options, s.gc_json, std::cout, std::cerr);
+  }
   return std::nullopt;
 }
 

@@ -393,9 +393,24 @@ ALTER TABLE blobs ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE items ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 )sql";
 
+// Version 4 (issue 17; version 3 is issue 13's): gc's collections in progress. A row exists from
+// the transaction that deletes an unused blob's row until its object is deleted; while it does,
+// no upload may record that hash again (put_blob fails), so no row can point at bytes gc is
+// deleting. A row left by a killed gc is finished by the next gc.
+constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE blob_collections (
+  sha256_hex TEXT PRIMARY KEY CHECK (length(sha256_hex) = 64),
+  size       INTEGER NOT NULL,
+  bucket     TEXT NOT NULL,
+  object_key TEXT NOT NULL,
+  started_at TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
+    Migration{4, kSchemaV4},
 };
 
 }  // namespace
