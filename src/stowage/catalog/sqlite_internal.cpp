@@ -393,6 +393,15 @@ ALTER TABLE blobs ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE items ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 )sql";
 
+// Version 3: the hash of an item's bytes wherever they are (issue 13). A stored item's is its
+// blob's; set_remote and project migrations move an item to a link that holds the same bytes,
+// and the item keeps its hash (tools dedup and copy by it).
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE items ADD COLUMN content_sha256 TEXT CHECK (length(content_sha256) = 64);
+UPDATE items SET content_sha256 = blob_sha256 WHERE blob_sha256 IS NOT NULL;
+CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS NOT NULL;
+)sql";
+
 // Version 4 (issue 17; version 3 is issue 13's): gc's collections in progress. A row exists from
 // the transaction that deletes an unused blob's row until its object is deleted; while it does,
 // no upload may record that hash again (put_blob fails), so no row can point at bytes gc is
@@ -410,6 +419,7 @@ CREATE TABLE blob_collections (
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
+    Migration{3, kSchemaV3},
     Migration{4, kSchemaV4},
 };
 
