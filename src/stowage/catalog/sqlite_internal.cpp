@@ -407,7 +407,7 @@ CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS 
 // no upload may record that hash again (put_blob fails), so no row can point at bytes gc is
 // deleting. A row left by a killed gc is finished by the next gc.
 constexpr std::string_view kSchemaV4 = R"sql(
-CREATE TABLE blob_collections (
+CREATE TABLE IF NOT EXISTS blob_collections (
   sha256_hex TEXT PRIMARY KEY CHECK (length(sha256_hex) = 64),
   size       INTEGER NOT NULL,
   bucket     TEXT NOT NULL,
