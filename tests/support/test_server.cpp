@@ -5,6 +5,7 @@
 #include <vips/vips.h>
 
 #include <atomic>
+#include <fstream>
 #include <random>
 #include <stdexcept>
 
@@ -27,11 +28,14 @@ std::filesystem::path make_temp_dir() {
 
 }  // namespace
 
-TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds cache_ttl)
-    : dir_(make_temp_dir()) {
+TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds cache_ttl,
+                       TestServerSetup setup)
+    : dir_(setup.dir.empty() ? make_temp_dir() : setup.dir), keep_dir_(!setup.dir.empty()) {
+  std::filesystem::create_directories(dir_);
   config::LoadOptions load;
   load.cwd = dir_;
-  load.environment = {{"DATA_PATH", (dir_ / "data").string()}};
+  load.environment = std::move(setup.environment);
+  load.environment["DATA_PATH"] = (dir_ / "data").string();
   if (const char* env = std::getenv("STOWAGE_TEST_STORE_ENV"); env != nullptr && *env != '\0') {
     load.env_file = env;
   } else {
@@ -42,8 +46,13 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
   public_bucket_ = config.public_bucket();
   catalog_ = catalog::Catalog::open_sqlite(dir_ / "stowage.db").value();
   auto issued = catalog_->bootstrap().value();
-  if (!issued) throw std::runtime_error("bootstrap issued no token");
-  admin_token_ = issued->secret;
+  const auto token_file = dir_ / "admin-token";
+  if (issued) {
+    admin_token_ = issued->secret;
+    std::ofstream(token_file) << admin_token_;
+  } else if (!(std::ifstream(token_file) >> admin_token_)) {
+    throw std::runtime_error("bootstrap issued no token and none was kept");
+  }
   store_ = store::open_configured_store(config).value();
   const bool remote = config.provider != config::Provider::Http;
   caches_ = server::Caches::open(config, *store_, remote).value();
@@ -72,6 +81,7 @@ TestServer::~TestServer() {
   caches_.reset();
   store_.reset();
   catalog_.reset();
+  if (keep_dir_) return;
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
@@ -90,6 +100,7 @@ std::size_t TestServer::objects_with_hash(const std::string& hash) {
 void TestServer::enable_links(links::RemoteLinks config,
                               store::http_links::PublicUrlOptions url_options) {
   links_ = std::make_unique<links::LinkResolver>(std::move(config), url_options);
+  caches_->cache_links(*links_);  // as `stowage serve` does
   service_->set_link_resolver(links_.get());
 }
 
