@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/storage_commands.hpp"
 #include "server/serve.hpp"
 
 #ifndef STOWAGE_VERSION
@@ -142,6 +143,7 @@ int run(int argc, char** argv) {
                             "When some items fail, still switch the ones that were copied");
   migrate_project->add_flag("--json", project_options.json,
                             "Print the report (counts, failed and changed items) as JSON on stdout");
+  StorageCommands storage_commands(app, *links);  // files, links sync, fsck, gc
   CLI::App* version = app.add_subcommand("version", "Print the version.");
 
   try {
@@ -189,6 +191,7 @@ int run(int argc, char** argv) {
     }
     return run_migrate_project(cfg, project_options, std::cout, std::cerr);
   }
+  if (auto code = storage_commands.run(cfg)) return *code;
   return fail(std::cerr, "no subcommand (see --help)", kExitUsage);
 }
 

@@ -14,6 +14,8 @@
 
 #include "server/multipart.hpp"
 #include "server/previews.hpp"
+#include "server/link_sync_api.hpp"
+#include "server/team_files_api.hpp"
 #include "stowage/media/probe.hpp"
 
 namespace stowage::server {
@@ -1118,11 +1120,13 @@ std::optional<catalog::Id> Api::download_id(const ApiRequest& request) {
   return *id;
 }
 
-bool Api::handles(std::string_view method) { return handlers().contains(method); }
+bool Api::handles(std::string_view method) {
+  return handlers().contains(method) || team_files_handles(method) || link_sync_handles(method);
+}
 
 bool Api::is_upload(std::string_view method) {
   return method == "images.bulk.upload" || method == "videos.bulk.upload" ||
-         method == "remote-storage.upload";
+         method == "remote-storage.upload" || team_files_is_upload(method);
 }
 
 int Api::http_status(ErrorCode code) {
@@ -1171,6 +1175,16 @@ ApiResponse Api::error_response(const Error& error) {
 }
 
 ApiResponse Api::handle(const ApiRequest& request) {
+  if (team_files_handles(request.method)) {  // file-storage.* (server/team_files_api.cpp)
+    auto value = parse_params(request);
+    if (!value) return error_response(value.error());
+    return handle_team_files(service_, request, *value);
+  }
+  if (link_sync_handles(request.method)) {  // links.sync (server/link_sync_api.cpp)
+    auto value = parse_params(request);
+    if (!value) return error_response(value.error());
+    return handle_link_sync(service_, request, *value);
+  }
   const auto it = handlers().find(request.method);
   if (it == handlers().end()) {
     return error_response(

@@ -37,6 +37,7 @@
 #include "server/multipart.hpp"
 #include "server/previews.hpp"
 #include "server/range.hpp"
+#include "server/team_files_api.hpp"
 #include "stowage/io/file.hpp"
 
 namespace stowage::server {
@@ -487,6 +488,10 @@ struct Server::Impl {
       for (const auto& param : url->params()) api_request.query[param.key] = param.value;
     }
 
+    if (upload && team_files_is_upload(api_request.method)) {
+      co_return co_await handle_sink_upload(stream, buffer, parser, token, api_request,
+                                            keep_alive, version);
+    }
     if (upload && api_request.method == "remote-storage.upload") {
       co_return co_await handle_remote_upload(stream, buffer, parser, token, keep_alive, version);
     }
@@ -891,6 +896,68 @@ struct Server::Impl {
     }
     if (auto ok = multipart.finish(); !ok) co_return co_await fail(ok.error());
     co_return co_await send_json(stream, 200, boost::json::serialize(results), keep_alive, version);
+  }
+
+  /// file-storage.upload and .bulk.upload (server/team_files_api.hpp): the body's part events go
+  /// to the method's sink on the workers, one at a time; its writers stream to the store.
+  asio::awaitable<bool> handle_sink_upload(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                           Request& parser, const std::string& token,
+                                           ApiRequest& api_request, bool keep_alive,
+                                           unsigned version) {
+    auto boundary = multipart_boundary(parser.get()[http::field::content_type]);
+    if (!boundary) co_return co_await send_api_error(stream, boundary.error(), false, version);
+    std::optional<std::uint64_t> body_bytes;
+    if (const auto length = parser.content_length()) body_bytes = *length;
+    auto opened = co_await offload([&]() -> Result<std::unique_ptr<UploadSink>> {
+      STOWAGE_ASSIGN_OR_RETURN(api_request.principal, service.authenticate(token));
+      return team_files_upload(service, api_request, body_bytes);
+    });
+    if (!opened) co_return co_await send_api_error(stream, opened.error(), false, version);
+    std::unique_ptr<UploadSink> sink = std::move(*opened);
+    // Dropping the sink aborts the file in flight, which may be a network call: on a worker.
+    auto fail = [&](const Error& e) -> asio::awaitable<bool> {
+      co_await offload([&]() {
+        sink.reset();
+        return 0;
+      });
+      co_return co_await send_api_error(stream, e, false, version);
+    };
+    MultipartParser multipart(*boundary);
+    std::vector<std::byte> chunk(kChunkBytes);
+    for (;;) {
+      auto n = co_await read_body_some(stream, buffer, parser, chunk);
+      if (!n) co_return co_await fail(n.error());
+      auto events = multipart.feed(std::span<const std::byte>(chunk.data(), *n));
+      if (!events) co_return co_await fail(events.error());
+      if (!events->empty()) {
+        auto fed = co_await offload([&]() -> Status {
+          for (auto& event : *events) {
+            switch (event.kind) {
+              case PartEvent::Kind::Begin:
+                STOWAGE_TRY(sink->begin_part(event.headers));
+                break;
+              case PartEvent::Kind::Data:
+                STOWAGE_TRY(sink->part_data(event.data));
+                break;
+              case PartEvent::Kind::End:
+                STOWAGE_TRY(sink->end_part());
+                break;
+            }
+          }
+          return {};
+        });
+        if (!fed) co_return co_await fail(fed.error());
+      }
+      if (parser.is_done()) break;
+    }
+    if (auto ok = multipart.finish(); !ok) co_return co_await fail(ok.error());
+    auto answer = co_await offload([&]() { return sink->finish(); });
+    if (!answer) co_return co_await fail(answer.error());
+    co_await offload([&]() {
+      sink.reset();
+      return 0;
+    });
+    co_return co_await send_json(stream, 200, std::move(*answer), keep_alive, version);
   }
 
   asio::awaitable<bool> handle_upload(beast::tcp_stream& stream, beast::flat_buffer& buffer,

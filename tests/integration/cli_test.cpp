@@ -360,3 +360,80 @@ TEST_F(CliTest, TokenErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 17 from the command line: team files, links sync of an fs:// folder, fsck and gc.
+TEST_F(CliTest, FilesSyncFsckAndGcWorkFromTheCommandLine) {
+  const std::string png = stowage::io::from_base64(
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJg"
+      "gg==");
+  fs::create_directories(dir_ / "pictures" / "cams");
+  std::ofstream(dir_ / "pictures" / "cams" / "a.png", std::ios::binary) << png;
+  std::ofstream(dir_ / "pictures" / "cams" / "b.png", std::ios::binary) << png;
+  std::ofstream(dir_ / "pictures" / "cams" / "notes.txt") << "not an image";
+  write("remote_links.yml", "pictures:\n  provider: fs\n  path: " + (dir_ / "pictures").string() +
+                                "\n  storage_id: pics\n");
+  write(".env", "DATA_PATH=data\nSTORAGE_BUCKET_PREFIX=clitest\n");
+  ASSERT_EQ(run({"token", "create"}).exit_code, 0);
+
+  // Team files: put, ls, get, a hostile path, rm.
+  std::string weights(3 << 20, '\0');
+  for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<char>(i * 31 + 7);
+  std::ofstream(dir_ / "weights.bin", std::ios::binary) << weights;
+  const Outcome put = run({"files", "put", "weights.bin", "/models/run1/"});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_THAT(put.out, HasSubstr("/models/run1/weights.bin"));
+  const Outcome ls = run({"files", "ls", "/models/", "-r"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.out, HasSubstr("/models/run1/weights.bin"));
+  EXPECT_THAT(ls.out, HasSubstr(std::to_string(weights.size())));
+  fs::create_directories(dir_ / "restore");
+  ASSERT_EQ(run({"files", "get", "/models/run1/weights.bin", "restore"}).exit_code, 0);
+  EXPECT_TRUE(read_file(dir_ / "restore" / "weights.bin") == weights);
+  const Outcome hostile = run({"files", "put", "weights.bin", "/models/../../../etc/x"});
+  EXPECT_EQ(hostile.exit_code, 2);
+  EXPECT_THAT(hostile.err, HasSubstr("'..'"));
+  EXPECT_EQ(run({"files", "rm", "/models/"}).exit_code, 0);
+  EXPECT_EQ(run({"files", "get", "/models/run1/weights.bin", "restore"}).exit_code, 1);
+
+  stowage::catalog::Id dataset = 0;
+  {
+    auto catalog = stowage::catalog::Catalog::open_sqlite(dir_ / "data" / "stowage.db").value();
+    auto ws = catalog->list_workspaces(1, {}).value().entities.at(0);
+    stowage::catalog::Project project;
+    project.workspace_id = ws.id;
+    project.team_id = ws.team_id;
+    project.name = "p";
+    project.type = "images";
+    auto created = catalog->create_project(project).value();
+    stowage::catalog::Dataset d;
+    d.project_id = created.id;
+    d.name = "d";
+    dataset = catalog->create_dataset(d).value().id;
+  }
+  // links sync: two images added, the text file skipped; a rerun adds nothing.
+  const Outcome sync =
+      run({"links", "sync", "fs://pics/cams/", "--dataset", std::to_string(dataset)});
+  EXPECT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  EXPECT_THAT(sync.out, HasSubstr("2 added"));
+  EXPECT_THAT(sync.out, HasSubstr("1 skipped"));
+  const Outcome rerun = run({"links", "sync", "fs://pics/cams/", "--dataset",
+                             std::to_string(dataset), "--include", "*.png"});
+  EXPECT_THAT(rerun.out, HasSubstr("0 added  2 already there"));
+
+  // fsck: clean, then a linked file gone is a problem (exit 1); gc: nothing to reclaim.
+  const Outcome clean = run({"fsck", "--json"});
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  EXPECT_THAT(clean.out, HasSubstr("\"problems\":0"));
+  fs::remove(dir_ / "pictures" / "cams" / "b.png");
+  const Outcome broken = run({"fsck"});
+  EXPECT_EQ(broken.exit_code, 1) << broken.out;
+  EXPECT_THAT(broken.out, HasSubstr("link-gone"));
+  const Outcome gc = run({"gc", "--dry-run", "--grace", "0"});
+  EXPECT_EQ(gc.exit_code, 0) << gc.err;
+  EXPECT_THAT(gc.out, HasSubstr("0 unused blobs"));
+  EXPECT_EQ(run({"gc", "--grace", "soon"}).exit_code, 2);
+}
+
+}  // namespace

@@ -753,5 +753,88 @@ TEST_F(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
   EXPECT_EQ(catalog_->get_item(stored).value().content_sha256_hex, blob.sha256_hex);
 }
 
+// ---- Issue 17: fsck and gc -------------------------------------------------------------------
+
+TEST_F(CatalogTest, BlobsAndItemsCanBeScannedWhole) {
+  make_tree();
+  const Blob a = make_blob("a"), b = make_blob("b"), c = make_blob("c");
+  auto first = catalog_->list_blobs("", 2).value();
+  ASSERT_EQ(first.size(), 2u);
+  auto rest = catalog_->list_blobs(first.back().sha256_hex, 2).value();
+  ASSERT_EQ(rest.size(), 1u);
+  std::set<std::string> all{first[0].sha256_hex, first[1].sha256_hex, rest[0].sha256_hex};
+  EXPECT_EQ(all, (std::set<std::string>{a.sha256_hex, b.sha256_hex, c.sha256_hex}));
+  EXPECT_LT(first[0].sha256_hex, first[1].sha256_hex);
+  // Items of every project, in id order.
+  Project other = project_;
+  other.id = 0;
+  other.name = "other";
+  other = catalog_->create_project(other).value();
+  const Dataset d2 = make_dataset("d2", std::nullopt, other.id);
+  catalog_->add_items(dataset_.id, {blob_item("a.jpg", a), link_item("l.png")}, user_.id).value();
+  catalog_->add_items(d2.id, {blob_item("b.jpg", b)}, user_.id).value();
+  auto page = catalog_->scan_items(0, 2).value();
+  ASSERT_EQ(page.size(), 2u);
+  auto next = catalog_->scan_items(page.back().id, 2).value();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].name, "b.jpg");
+  EXPECT_EQ(next[0].blob_key, b.key);
+  EXPECT_TRUE(catalog_->scan_items(next[0].id, 2).value().empty());
+}
+
+TEST_F(CatalogTest, OnlyUnusedOldBlobsAreCollectedAndUploadsWaitForACollection) {
+  make_tree();
+  const Blob used = make_blob("used"), unused = make_blob("unused");
+  catalog_->add_items(dataset_.id, {blob_item("a.jpg", used)}, user_.id).value();
+  const std::string future = "9999-01-01T00:00:00.000Z", past = "2000-01-01T00:00:00.000Z";
+  // Candidates: unused and recorded before the cutoff.
+  auto candidates = catalog_->unreferenced_blobs(future, "", 10).value();
+  ASSERT_EQ(candidates.size(), 1u);
+  EXPECT_EQ(candidates[0].sha256_hex, unused.sha256_hex);
+  EXPECT_TRUE(catalog_->unreferenced_blobs(past, "", 10).value().empty());
+  // A used blob, or one too young, is not collected.
+  EXPECT_FALSE(catalog_->begin_blob_collection(used.sha256_hex, future).value());
+  EXPECT_FALSE(catalog_->begin_blob_collection(unused.sha256_hex, past).value());
+  EXPECT_TRUE(catalog_->get_blob(used.sha256_hex));
+  // Collecting: the row goes at once, the collection is recorded with where the bytes are.
+  ASSERT_TRUE(catalog_->begin_blob_collection(unused.sha256_hex, future).value());
+  EXPECT_EQ(catalog_->get_blob(unused.sha256_hex).error().code, ErrorCode::NotFound);
+  auto pending = catalog_->pending_blob_collections().value();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].key, unused.key);
+  EXPECT_EQ(pending[0].size, unused.size);
+  // Meanwhile an upload cannot record those bytes, and an item cannot name them.
+  Blob again = unused;
+  auto refused = catalog_->put_blob(again);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::Unavailable);
+  EXPECT_TRUE(refused.error().retryable);
+  EXPECT_EQ(catalog_->add_items(dataset_.id, {blob_item("b.jpg", unused)}, user_.id).error().code,
+            ErrorCode::NotFound);
+  // Once it ends, the bytes may be recorded again (by an upload that published them).
+  catalog_->end_blob_collection(unused.sha256_hex).value();
+  EXPECT_TRUE(catalog_->pending_blob_collections().value().empty());
+  EXPECT_TRUE(catalog_->put_blob(again));
+  EXPECT_TRUE(catalog_->end_blob_collection(unused.sha256_hex));  // absent: no-op
+}
+
+TEST_F(CatalogTest, AProbeOfALinkedItemIsRecordedButNotOfAStoredOne) {
+  make_tree();
+  const Blob blob = make_blob("stored");
+  auto items = catalog_->add_items(dataset_.id, {blob_item("a.jpg", blob), link_item("l.png", 7)},
+                                   user_.id)
+                   .value();
+  ASSERT_TRUE(catalog_->set_item_probe(items[1].id, "image/webp", 1234, 40, 30));
+  const Item linked = catalog_->get_item(items[1].id).value();
+  EXPECT_EQ(linked.size, 1234u);
+  EXPECT_EQ(linked.mime, "image/webp");
+  EXPECT_EQ(linked.width, 40);
+  EXPECT_EQ(linked.height, 30);
+  EXPECT_EQ(catalog_->set_item_probe(items[0].id, "image/png", 1, 1, 1).error().code,
+            ErrorCode::InvalidArgument);
+  EXPECT_EQ(catalog_->set_item_probe(999999, "image/png", 1, 1, 1).error().code,
+            ErrorCode::NotFound);
+}
+
 }  // namespace
 }  // namespace stowage::catalog

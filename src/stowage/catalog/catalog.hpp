@@ -279,6 +279,8 @@ class Catalog {
 
   // --- Blobs and items -------------------------------------------------------------------------
   /// Records stored bytes. Idempotent: an existing row for the hash is returned unchanged.
+  /// Unavailable (retryable) while gc collects that hash (begin_blob_collection()): the caller
+  /// waits, publishes its bytes again and retries.
   virtual Result<Blob> put_blob(const Blob& blob) = 0;
   virtual Result<Blob> get_blob(const std::string& sha256_hex) = 0;
   /// Records the probed container metadata of a blob (JSON object text). NotFound when absent.
@@ -314,6 +316,36 @@ class Catalog {
   /// The teams that have at least one item using the blob, without repeats (empty when none
   /// does): who may see a blob's bytes, e.g. its previews.
   virtual Result<std::vector<Id>> blob_team_ids(const std::string& sha256_hex) = 0;
+
+  // --- Checking and collecting blobs (issue 17: fsck, gc) --------------------------------------
+  /// Blobs in hash order, the first `limit` after `after_sha256_hex` ("" from the start).
+  virtual Result<std::vector<Blob>> list_blobs(const std::string& after_sha256_hex,
+                                               std::size_t limit) = 0;
+  /// Every item of the instance (all teams), in id order: the first `limit` with an id above
+  /// `after_id`. For fsck; no team check here.
+  virtual Result<std::vector<Item>> scan_items(Id after_id, std::size_t limit) = 0;
+  /// Like list_blobs(), but only blobs that no item uses and that were recorded before
+  /// `created_before` (an ISO 8601 UTC time as the catalog writes them): gc's candidates.
+  virtual Result<std::vector<Blob>> unreferenced_blobs(const std::string& created_before,
+                                                       const std::string& after_sha256_hex,
+                                                       std::size_t limit) = 0;
+  /// gc, step 1, in one transaction: when the blob exists, no item uses it and it was recorded
+  /// before `created_before`, deletes its row and records a collection of it (bucket, key,
+  /// size) until end_blob_collection(); returns true. Otherwise changes nothing and returns
+  /// false. While a collection is recorded, put_blob() of that hash fails (Unavailable), so no
+  /// upload can record a row for bytes that gc is about to delete; add_items() naming the hash
+  /// fails NotFound as for any unknown blob.
+  virtual Result<bool> begin_blob_collection(const std::string& sha256_hex,
+                                             const std::string& created_before) = 0;
+  /// gc, step 3, after the object is deleted: forgets the collection. Absent: no-op.
+  virtual Status end_blob_collection(const std::string& sha256_hex) = 0;
+  /// Collections begun and not ended (a gc that was killed): what they were deleting.
+  virtual Result<std::vector<Blob>> pending_blob_collections() = 0;
+  /// fsck --repair: records what a fresh probe of a linked item's object found (mime, size,
+  /// dimensions). NotFound for an unknown item; InvalidArgument for a stored (blob) item.
+  virtual Status set_item_probe(Id item_id, const std::string& mime, std::uint64_t size,
+                                std::optional<std::int64_t> width,
+                                std::optional<std::int64_t> height) = 0;
 };
 
 }  // namespace stowage::catalog

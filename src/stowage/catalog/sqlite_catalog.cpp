@@ -894,6 +894,20 @@ class SqliteCatalog final : public Catalog {
     STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
     {
       STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn->prepare("SELECT 1 FROM blob_collections WHERE sha256_hex = ?"));
+      STOWAGE_TRY(stmt.bind(1, blob.sha256_hex));
+      STOWAGE_ASSIGN_OR_RETURN(const bool collecting, stmt.step());
+      if (collecting) {
+        Error e = make_error(ErrorCode::Unavailable,
+                             "blob " + blob.sha256_hex +
+                                 " is being garbage-collected: publish the bytes again once "
+                                 "`stowage gc` has finished, then retry");
+        e.retryable = true;
+        return e;
+      }
+    }
+    {
+      STOWAGE_ASSIGN_OR_RETURN(
           Stmt stmt,
           conn->prepare("INSERT INTO blobs (sha256_hex, size, mime, width, height, bucket, "
                         "object_key, created_at, file_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1067,6 +1081,122 @@ class SqliteCatalog final : public Catalog {
     }
   }
 
+  Result<std::vector<Blob>> list_blobs(const std::string& after_sha256_hex,
+                                       std::size_t limit) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare(concat({kBlobSelect, " WHERE sha256_hex > ? ORDER BY sha256_hex LIMIT ?"})));
+    STOWAGE_TRY(stmt.bind_all(after_sha256_hex, static_cast<std::int64_t>(limit)));
+    return read_blobs(stmt);
+  }
+
+  Result<std::vector<Item>> scan_items(Id after_id, std::size_t limit) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    ListQuery query;
+    query.after = after_id;
+    query.per_page = static_cast<std::int64_t>(std::max<std::size_t>(1, limit));
+    STOWAGE_ASSIGN_OR_RETURN(auto page, list_rows(*conn, item_entity(), Where{}, query));
+    return std::move(page.entities);
+  }
+
+  Result<std::vector<Blob>> unreferenced_blobs(const std::string& created_before,
+                                               const std::string& after_sha256_hex,
+                                               std::size_t limit) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare(concat({kBlobSelect,
+                              " WHERE sha256_hex > ? AND created_at < ? AND NOT EXISTS (SELECT 1 "
+                              "FROM items WHERE items.blob_sha256 = blobs.sha256_hex) "
+                              "ORDER BY sha256_hex LIMIT ?"})));
+    STOWAGE_TRY(
+        stmt.bind_all(after_sha256_hex, created_before, static_cast<std::int64_t>(limit)));
+    return read_blobs(stmt);
+  }
+
+  Result<bool> begin_blob_collection(const std::string& sha256_hex,
+                                     const std::string& created_before) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn->prepare("INSERT INTO blob_collections (sha256_hex, size, bucket, object_key, "
+                        "started_at) SELECT sha256_hex, size, bucket, object_key, ? FROM blobs "
+                        "WHERE sha256_hex = ? AND created_at < ? AND NOT EXISTS (SELECT 1 FROM "
+                        "items WHERE blob_sha256 = ?) ON CONFLICT (sha256_hex) DO NOTHING"));
+      STOWAGE_TRY(stmt.bind_all(now_iso(), sha256_hex, created_before, sha256_hex));
+      STOWAGE_TRY(stmt.run());
+    }
+    if (conn->changes() == 0) return false;
+    {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn->prepare("DELETE FROM blobs WHERE sha256_hex = ?"));
+      STOWAGE_TRY(stmt.bind(1, sha256_hex));
+      STOWAGE_TRY(stmt.run());
+    }
+    STOWAGE_TRY(txn.commit());
+    return true;
+  }
+
+  Status end_blob_collection(const std::string& sha256_hex) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                             conn->prepare("DELETE FROM blob_collections WHERE sha256_hex = ?"));
+    STOWAGE_TRY(stmt.bind(1, sha256_hex));
+    STOWAGE_TRY(stmt.run());
+    return txn.commit();
+  }
+
+  Result<std::vector<Blob>> pending_blob_collections() override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt, conn->prepare("SELECT sha256_hex, size, bucket, object_key, started_at FROM "
+                                 "blob_collections ORDER BY sha256_hex"));
+    std::vector<Blob> out;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return out;
+      Blob b;
+      b.sha256_hex = stmt.text(0);
+      b.size = static_cast<std::uint64_t>(stmt.int64(1));
+      b.bucket = stmt.text(2);
+      b.key = stmt.text(3);
+      b.created_at = stmt.text(4);
+      out.push_back(std::move(b));
+    }
+  }
+
+  Status set_item_probe(Id item_id, const std::string& mime, std::uint64_t size,
+                        std::optional<std::int64_t> width,
+                        std::optional<std::int64_t> height) override {
+    STOWAGE_TRY(check_size(size, "item " + std::to_string(item_id)));
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
+    {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn->prepare("SELECT link IS NOT NULL FROM items WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind(1, item_id));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return not_found("item " + std::to_string(item_id) + " not found");
+      if (stmt.int64(0) == 0) {
+        return invalid("item " + std::to_string(item_id) +
+                       " has stored bytes: its metadata is its blob's");
+      }
+    }
+    {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn->prepare("UPDATE items SET mime = ?, size = ?, width = ?, height = ?, "
+                                   "updated_at = ? WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind_all(mime, static_cast<std::int64_t>(size), width, height, now_iso(),
+                                item_id));
+      STOWAGE_TRY(stmt.run());
+    }
+    return txn.commit();
+  }
+
   Status set_blob_file_meta(const std::string& sha256_hex, const std::string& file_meta) override {
     STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
     STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
@@ -1160,6 +1290,15 @@ class SqliteCatalog final : public Catalog {
   }
 
  private:
+  static Result<std::vector<Blob>> read_blobs(Stmt& stmt) {
+    std::vector<Blob> out;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return out;
+      out.push_back(read_blob(stmt));
+    }
+  }
+
   static Result<Blob> select_blob(Connection& conn, const std::string& sha256_hex) {
     STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
                              conn.prepare(concat({kBlobSelect, " WHERE sha256_hex = ?"})));

@@ -402,10 +402,25 @@ UPDATE items SET content_sha256 = blob_sha256 WHERE blob_sha256 IS NOT NULL;
 CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS NOT NULL;
 )sql";
 
+// Version 4 (issue 17; version 3 is issue 13's): gc's collections in progress. A row exists from
+// the transaction that deletes an unused blob's row until its object is deleted; while it does,
+// no upload may record that hash again (put_blob fails), so no row can point at bytes gc is
+// deleting. A row left by a killed gc is finished by the next gc.
+constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE IF NOT EXISTS blob_collections (
+  sha256_hex TEXT PRIMARY KEY CHECK (length(sha256_hex) = 64),
+  size       INTEGER NOT NULL,
+  bucket     TEXT NOT NULL,
+  object_key TEXT NOT NULL,
+  started_at TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
     Migration{3, kSchemaV3},
+    Migration{4, kSchemaV4},
 };
 
 }  // namespace

@@ -25,6 +25,10 @@ constexpr std::uint64_t kWritebackBytes = 8 << 20;
 constexpr std::uint64_t kLinkHeaderBytes = 1 << 20;
 /// Read at most this much of a link when its header is not in the first bytes.
 constexpr std::uint64_t kLinkWholeBytes = 64 << 20;
+/// How long an upload waits for a garbage collection of the same bytes to finish, and how often
+/// it looks (service/gc.hpp): gc deletes one object per collection, so this is seconds at most.
+constexpr std::chrono::seconds kCollectionWait{60};
+constexpr std::chrono::milliseconds kCollectionPoll{50};
 /// Likewise for remembered item locations (a few hundred bytes each).
 constexpr std::size_t kMaxCachedItems = 100'000;
 
@@ -341,10 +345,62 @@ Result<catalog::Blob> Service::publish(Upload& upload, const io::Sha256::Digest&
   }
   blob.bucket = options_.public_bucket;
   blob.key = blob_key(hex, blob.mime);
+  const store::ObjectPath object{blob.bucket, blob.key};
   // Bytes first, row second: a crash in between leaves an unreferenced object, never a row
-  // without bytes.
-  STOWAGE_TRY(store_.adopt_file(upload.path_, {blob.bucket, blob.key}, {.size_hint = blob.size}));
-  return catalog_.put_blob(blob);
+  // without bytes. gc may be deleting an older, unused object of these same bytes meanwhile
+  // (catalog::begin_blob_collection): put_blob() refuses while it does, and once the row is
+  // recorded the object is stat'ed, since gc's delete may have landed after our write. Either
+  // way the bytes are published again, from a second name of the spool file kept until then.
+  const std::filesystem::path keep = upload.path_.string() + ".keep";
+  std::error_code ec;
+  std::filesystem::create_hard_link(upload.path_, keep, ec);
+  if (ec) {
+    std::filesystem::copy_file(upload.path_, keep, ec);
+    if (ec) {
+      return make_error(ErrorCode::IoError,
+                        "keeping a copy of an upload in " + keep.parent_path().string() + ": " +
+                            ec.message());
+    }
+  }
+  struct Cleanup {
+    const std::filesystem::path& path;
+    ~Cleanup() {
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);
+    }
+  } cleanup{keep};
+  const auto deadline = std::chrono::steady_clock::now() + kCollectionWait;
+  std::filesystem::path source = upload.path_;
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) {
+      // The spool was consumed by the last publish: a fresh name of the kept bytes.
+      source = upload.path_.string() + ".retry";
+      std::filesystem::remove(source, ec);
+      std::filesystem::create_hard_link(keep, source, ec);
+      if (ec) std::filesystem::copy_file(keep, source, ec);
+      if (ec) return make_error(ErrorCode::IoError, "republishing an upload: " + ec.message());
+    }
+    STOWAGE_TRY(store_.adopt_file(source, object, {.size_hint = blob.size}));
+    auto recorded = catalog_.put_blob(blob);
+    if (!recorded) {
+      if (recorded.error().code != ErrorCode::Unavailable ||
+          std::chrono::steady_clock::now() >= deadline) {
+        return recorded.error();
+      }
+      std::this_thread::sleep_for(kCollectionPoll);  // gc is deleting these bytes: wait
+      continue;
+    }
+    auto there = store_.stat(object);
+    if (there && there->size == blob.size) return recorded;
+    if (there || there.error().code != ErrorCode::NotFound) {
+      if (!there) return there.error();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(ErrorCode::Unavailable,
+                        "the bytes of blob " + hex + " kept disappearing after publishing "
+                        "(a garbage collection racing this upload?): retry");
+    }
+  }
 }
 
 Result<std::vector<NameConflict>> Service::name_conflicts(const Principal& who, Id dataset_id,
