@@ -22,6 +22,9 @@ packages=(
   # videos (issue 9): FFmpeg's libraries, and its ffmpeg/ffprobe commands that the video tests
   # make their clips with and check the probe against
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
+  # the PostgreSQL catalog (issue 14): libpq to build against, and the PostgreSQL 15 server
+  # that the tests start in a temp folder (scripts/test-servers/postgres.sh)
+  libpq-dev postgresql
 )
 
 missing=()

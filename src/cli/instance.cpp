@@ -7,7 +7,9 @@ namespace stowage::cli {
 
 Result<Instance> open_instance(const config::Config& config) {
   Instance instance;
-  STOWAGE_ASSIGN_OR_RETURN(instance.catalog, catalog::Catalog::open_sqlite(config.sqlite_path()));
+  STOWAGE_ASSIGN_OR_RETURN(instance.catalog,
+                           catalog::Catalog::open(config.database_url.reveal(),
+                                                  config.data_path / "stowage.db"));
   STOWAGE_ASSIGN_OR_RETURN(instance.store, store::open_configured_store(config));
   auto remote_links =
       links::RemoteLinks::load(config.remote_links_path, config::process_environment());

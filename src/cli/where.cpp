@@ -63,7 +63,7 @@ int run_where(const config::Config& config, std::ostream& out, std::ostream& err
   if (const auto sqlite = config.sqlite_path(); !sqlite.empty()) {
     database = "sqlite " + sqlite.string();
   } else {
-    database = config::redact_database_url(config.database_url.reveal()) + " (not supported yet)";
+    database = "postgresql " + config::redact_database_url(config.database_url.reveal());
   }
 
   std::error_code ec;

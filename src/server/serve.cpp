@@ -39,11 +39,6 @@ int fail(const Error& error, int code = 1) {
 }  // namespace
 
 int serve(const config::Config& config) {
-  if (!config.database_url.empty() && config.database_url.reveal().starts_with("postgres")) {
-    std::cerr << "stowage: DATABASE_URL: PostgreSQL catalogs are not supported yet; leave it unset "
-                 "for the embedded SQLite catalog\n";
-    return 2;
-  }
   // Signals are taken by sigwait() below; block them before any thread starts so that none of
   // the server's threads is interrupted by them.
   sigset_t signals;
@@ -56,7 +51,8 @@ int serve(const config::Config& config) {
   std::signal(SIGPIPE, SIG_IGN);
 
   if (auto ok = io::create_directories_durable(config.data_path); !ok) return fail(ok.error());
-  auto catalog = catalog::Catalog::open_sqlite(config.sqlite_path());
+  auto catalog =
+      catalog::Catalog::open(config.database_url.reveal(), config.data_path / "stowage.db");
   if (!catalog) return fail(catalog.error());
   auto issued = (*catalog)->bootstrap();
   if (!issued) return fail(issued.error());
