@@ -326,8 +326,8 @@ json::value item_json(const catalog::Item& i, const std::string& base_url,
   } else {
     o["link"] = nullptr;
   }
-  if (i.blob_sha256_hex) {
-    o["hash"] = service::Service::hash_hex_to_base64(*i.blob_sha256_hex);
+  if (i.content_sha256_hex) {
+    o["hash"] = service::Service::hash_hex_to_base64(*i.content_sha256_hex);
   } else {
     o["hash"] = nullptr;
   }
@@ -377,8 +377,8 @@ json::value video_json(const catalog::Item& i, const std::string& base_url,
   json::object o;
   o["id"] = i.id;
   o["name"] = i.name;
-  if (i.blob_sha256_hex) {
-    o["hash"] = service::Service::hash_hex_to_base64(*i.blob_sha256_hex);
+  if (i.content_sha256_hex) {
+    o["hash"] = service::Service::hash_hex_to_base64(*i.content_sha256_hex);
   } else {
     o["hash"] = nullptr;
   }

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "stowage/store/local/local_store.hpp"
@@ -33,14 +35,57 @@ class CountingStore final : public store::ObjectStore {
   const store::Capabilities& capabilities() const override { return caps_; }
   Result<store::ObjectInfo> stat(const ObjectPath& p) override {
     ++stats;
+    if (down) {
+      Error e = make_error(ErrorCode::Unavailable, "HeadObject: connection refused");
+      e.retryable = true;
+      return e;
+    }
     return inner_.stat(p);
   }
   Result<std::unique_ptr<io::Reader>> open_read(const ObjectPath& p,
                                                 const store::ReadOptions& o) override {
     ++reads;
     std::this_thread::sleep_for(read_delay);
-    return inner_.open_read(p, o);
+    STOWAGE_ASSIGN_OR_RETURN(auto inner, inner_.open_read(p, o));
+    if (!gate) return inner;
+    return std::unique_ptr<io::Reader>(std::make_unique<GatedReader>(std::move(inner), *gate));
   }
+
+  /// Holds a reader after its first `open_bytes` bytes until the gate opens: a slow remote.
+  struct Gate {
+    std::size_t open_bytes = 0;
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool open = false;
+    void release() {
+      {
+        std::lock_guard lock(mutex);
+        open = true;
+      }
+      cv.notify_all();
+    }
+  };
+  class GatedReader final : public io::Reader {
+   public:
+    GatedReader(std::unique_ptr<io::Reader> inner, Gate& gate) : inner_(std::move(inner)), gate_(gate) {}
+    Result<std::size_t> read(std::span<std::byte> out) override {
+      if (sent_ >= gate_.open_bytes) {
+        std::unique_lock lock(gate_.mutex);
+        gate_.cv.wait(lock, [&] { return gate_.open; });
+      } else if (out.size() > gate_.open_bytes - sent_) {
+        out = out.first(gate_.open_bytes - sent_);
+      }
+      STOWAGE_ASSIGN_OR_RETURN(std::size_t n, inner_->read(out));
+      sent_ += n;
+      return n;
+    }
+    std::optional<std::uint64_t> size() const override { return inner_->size(); }
+
+   private:
+    std::unique_ptr<io::Reader> inner_;
+    Gate& gate_;
+    std::size_t sent_ = 0;
+  };
   Result<std::unique_ptr<io::RandomAccessReader>> open_random(
       const store::ObjectInfo& info) override {
     ++reads;
@@ -59,6 +104,8 @@ class CountingStore final : public store::ObjectStore {
   std::atomic<int> stats{0};
   std::atomic<int> reads{0};
   std::chrono::milliseconds read_delay{0};
+  std::atomic<bool> down{false};  ///< stat answers as an unreachable remote does
+  Gate* gate = nullptr;
 
  private:
   store::ObjectStore& inner_;
@@ -96,7 +143,8 @@ class CachingStoreTest : public ::testing::Test {
     o.name = "storage";
     o.metrics = &metrics_;
     cache_ = DiskCache::open(o).value();
-    caching_ = std::make_unique<CachingStore>(*remote_, cache_.get(), "test", &metrics_);
+    caching_ = std::make_unique<CachingStore>(*remote_, cache_.get(), "test", &metrics_,
+                                              CachingOptions{revalidate_after_, [this] { return now_; }});
   }
   void put(const std::string& key, const std::string& bytes) {
     auto w = local_->open_write({"bucket", key}, {}).value();
@@ -109,6 +157,8 @@ class CachingStoreTest : public ::testing::Test {
   }
 
   fs::path root_ = fs::temp_directory_path() / ("stowage-caching-" + std::to_string(::getpid()));
+  std::optional<std::chrono::seconds> revalidate_after_;
+  std::chrono::system_clock::time_point now_ = std::chrono::system_clock::now();
   metrics::Registry metrics_;
   std::unique_ptr<store::ObjectStore> local_;
   std::unique_ptr<CountingStore> remote_;
@@ -234,16 +284,143 @@ TEST_F(CachingStoreTest, WithTheCacheOffEveryReadGoesToTheRemote) {
   EXPECT_FALSE(off.open_cached({"bucket", "k"}));
 }
 
-TEST(ObjectMeta, RoundTrips) {
+TEST(ObjectMeta, RoundTripsAndReadsTheFormatBeforeRevalidation) {
   store::ObjectInfo info;
   info.etag = "\"abc-1\"";
   info.size = 42;
   info.last_modified = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
-  auto back = decode_object_meta({"b", "k"}, encode_object_meta(info)).value();
-  EXPECT_EQ(back.etag, info.etag);
-  EXPECT_EQ(back.size, 42u);
-  EXPECT_EQ(back.last_modified, info.last_modified);
+  const auto validated = std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000123456));
+  auto back = decode_object_meta({"b", "k"}, encode_object_meta(info, validated)).value();
+  EXPECT_EQ(back.info.etag, info.etag);
+  EXPECT_EQ(back.info.size, 42u);
+  EXPECT_EQ(back.info.last_modified, info.last_modified);
+  EXPECT_EQ(back.validated, validated);
   EXPECT_FALSE(decode_object_meta({"b", "k"}, "garbage"));
+  // What an older build wrote: no validation time, so it is due for one.
+  auto old = decode_object_meta({"b", "k"}, "v1\n\"e\"\n7\n0").value();
+  EXPECT_EQ(old.info.size, 7u);
+  EXPECT_EQ(old.validated, std::chrono::system_clock::time_point{});
+}
+
+// --- Revalidation, stale-if-error and streaming fills (issue 13) ----------------------------
+
+TEST_F(CachingStoreTest, AFreshEntryCostsNothingAndAStaleOneOneStat) {
+  revalidate_after_ = std::chrono::hours(1);
+  reopen();
+  put("cars/1.jpg", "version one");
+  EXPECT_EQ(get("cars/1.jpg"), "version one");
+  const int filled = remote_->requests();
+
+  now_ += std::chrono::minutes(59);  // fresh: not asked
+  EXPECT_EQ(get("cars/1.jpg"), "version one");
+  EXPECT_EQ(caching_->stat({"bucket", "cars/1.jpg"}).value().size, 11u);
+  EXPECT_EQ(remote_->requests(), filled);
+
+  now_ += std::chrono::minutes(2);  // stale: one stat says it is the same, no GET
+  EXPECT_EQ(get("cars/1.jpg"), "version one");
+  EXPECT_EQ(remote_->stats.load(), 2);
+  EXPECT_EQ(remote_->reads.load(), 1);
+  EXPECT_EQ(get("cars/1.jpg"), "version one");  // fresh again for an hour
+  EXPECT_EQ(remote_->requests(), filled + 1);
+
+  put("cars/1.jpg", "version two!");  // rewritten in place by its owner
+  EXPECT_EQ(get("cars/1.jpg"), "version one");  // still fresh: the interval is the promise
+  now_ += std::chrono::minutes(61);
+  EXPECT_EQ(get("cars/1.jpg"), "version two!");
+  EXPECT_EQ(get("cars/1.jpg"), "version two!");
+  const std::string text = metrics_.render();
+  EXPECT_NE(text.find("stowage_cache_revalidations_total{cache=\"storage\",result=\"unchanged\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("stowage_cache_revalidations_total{cache=\"storage\",result=\"changed\"} 1"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(CachingStoreTest, AnUnreachableRemoteGetsTheCachedBytesServed) {
+  revalidate_after_ = std::chrono::hours(1);
+  reopen();
+  put("k.png", "cached bytes");
+  EXPECT_EQ(get("k.png"), "cached bytes");
+  reopen();  // a restart keeps the entry and when it was validated
+  remote_->down = true;
+  EXPECT_EQ(get("k.png"), "cached bytes");  // fresh: the remote is not even asked
+  EXPECT_EQ(remote_->stats.load(), 1);
+
+  now_ += std::chrono::hours(2);
+  EXPECT_EQ(get("k.png"), "cached bytes");  // stale, the remote fails: served anyway
+  EXPECT_EQ(remote_->stats.load(), 2);
+  EXPECT_EQ(get("k.png"), "cached bytes");  // and not asked again for a while
+  EXPECT_EQ(caching_->stat({"bucket", "k.png"}).value().size, 12u);
+  EXPECT_EQ(remote_->stats.load(), 2);
+  now_ += CachingStore::kStaleRetry + std::chrono::seconds(1);
+  EXPECT_EQ(get("k.png"), "cached bytes");
+  EXPECT_EQ(remote_->stats.load(), 3);
+  EXPECT_NE(metrics_.render().find("stowage_cache_stale_served_total{cache=\"storage\"} 2"),
+            std::string::npos)
+      << metrics_.render();
+
+  // Back up, and the object is gone: that is an answer, not a failure to paper over.
+  remote_->down = false;
+  local_->remove({"bucket", "k.png"}).value();
+  now_ += std::chrono::hours(2);
+  auto gone = caching_->open_read({"bucket", "k.png"}, {});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ErrorCode::NotFound);
+  EXPECT_EQ(cache_->entry_count(), 0u);
+}
+
+TEST_F(CachingStoreTest, AColdReadStreamsBeforeTheRemoteHasSentEverything) {
+  reopen(8 << 20);
+  std::string bytes(1 << 20, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>('a' + i % 26);
+  put("big.tif", bytes);
+  CountingStore::Gate gate;
+  gate.open_bytes = 4096;
+  remote_->gate = &gate;
+
+  auto reader = caching_->open_read({"bucket", "big.tif"}, {}).value();
+  std::vector<std::byte> first(4096);
+  std::size_t got = 0;
+  while (got < first.size()) got += reader->read(std::span(first).subspan(got)).value();
+  // The remote holds the rest back, yet the first bytes are here and right.
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(first.data()), 4096), bytes.substr(0, 4096));
+  EXPECT_EQ(cache_->entry_count(), 0u);
+  gate.release();
+  std::string rest = read_all(*reader);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(first.data()), 4096) + rest, bytes);
+  reader.reset();
+
+  const int before = remote_->requests();
+  remote_->gate = nullptr;
+  EXPECT_EQ(get("big.tif"), bytes);  // published: a hit
+  EXPECT_EQ(remote_->requests(), before);
+}
+
+TEST_F(CachingStoreTest, AReaderThatLeavesEarlyStillLeavesTheObjectCached) {
+  reopen(16 << 20);
+  const std::string bytes(3 << 20, 'q');
+  put("video.mp4", bytes);
+  {
+    auto reader = caching_->open_read({"bucket", "video.mp4"}, {}).value();
+    std::vector<std::byte> some(1000);
+    EXPECT_EQ(reader->read(some).value(), 1000u);
+  }  // the client went away after a thousand bytes
+  for (int i = 0; i < 200 && cache_->entry_count() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(cache_->entry_count(), 1u);
+  const int before = remote_->requests();
+  EXPECT_EQ(get("video.mp4"), bytes);
+  EXPECT_EQ(remote_->requests(), before);
+}
+
+TEST_F(CachingStoreTest, AHeaderReadOfAColdObjectDoesNotFetchAllOfIt) {
+  const std::string bytes(100000, 'h');
+  put("photo.jpg", bytes);
+  EXPECT_EQ(get("photo.jpg", {.range = store::ByteRange{0, 64}}), bytes.substr(0, 64));
+  EXPECT_EQ(cache_->entry_count(), 0u);
+  EXPECT_NE(metrics_.render().find("stowage_remote_bytes_total{provider=\"counting\"} 64"),
+            std::string::npos)
+      << metrics_.render();
 }
 
 }  // namespace

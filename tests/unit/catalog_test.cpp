@@ -702,6 +702,7 @@ TEST_P(CatalogTest, SwitchesItemsToLinksAndBackAllOrNothing) {
   EXPECT_FALSE(linked.blob_sha256_hex.has_value());
   EXPECT_EQ(linked.size, 1234u);  // what the item is stays
   EXPECT_EQ(linked.mime, "image/jpeg");
+  EXPECT_EQ(linked.content_sha256_hex, blob.sha256_hex);  // the same bytes, elsewhere
   EXPECT_TRUE(catalog_->get_blob(blob.sha256_hex));  // the bytes' row stays
 
   // And back: the expectation guards against a link changed meanwhile.
@@ -713,6 +714,7 @@ TEST_P(CatalogTest, SwitchesItemsToLinksAndBackAllOrNothing) {
   const Item stored = catalog_->get_item(a).value();
   EXPECT_FALSE(stored.link.has_value());
   EXPECT_EQ(stored.blob_key, blob.key);
+  EXPECT_EQ(stored.content_sha256_hex, blob.sha256_hex);
   EXPECT_EQ(catalog_->get_item(b).value().link, "s3://bk/b.jpg");
 
   // Link to link (cloud to cloud): guarded by the link the item had when it was copied.
@@ -741,6 +743,64 @@ TEST_P(CatalogTest, KeepsFileMetaOnBlobsAndItems) {
       catalog_->add_items(dataset_.id, {blob_item("a.mp4", blob), linked}, user_.id).value();
   EXPECT_EQ(catalog_->get_item(items[0].id).value().file_meta, meta);  // from the blob
   EXPECT_EQ(catalog_->get_item(items[1].id).value().file_meta, linked.file_meta);
+}
+
+TEST_P(CatalogTest, AnItemKeepsItsContentHashWhereverItsBytesGo) {
+  make_tree();
+  const Blob blob = make_blob("the picture", 2048);
+  const Blob other = make_blob("another picture", 4096);
+  const auto items = catalog_
+                         ->add_items(dataset_.id,
+                                     {blob_item("a.jpg", blob), blob_item("b.jpg", other),
+                                      link_item("c.jpg")},
+                                     user_.id)
+                         .value();
+  EXPECT_EQ(items[0].content_sha256_hex, blob.sha256_hex);
+  EXPECT_FALSE(items[2].content_sha256_hex.has_value());  // nobody hashed a link's bytes
+  EXPECT_FALSE(catalog_->get_item(items[2].id).value().content_sha256_hex.has_value());
+
+  catalog_->set_item_links({{items[0].id, "s3://bk/a.jpg", blob.sha256_hex}}).value();
+  // The hash filter finds an item by its bytes whether they are stored or linked.
+  ListQuery by_hash;
+  by_hash.filters = {{"hash", Filter::Op::Eq, {blob.sha256_hex}}};
+  const auto found = catalog_->list_items(dataset_.id, std::nullopt, by_hash).value();
+  ASSERT_EQ(found.entities.size(), 1u);
+  EXPECT_EQ(found.entities[0].id, items[0].id);
+  EXPECT_EQ(found.entities[0].link, "s3://bk/a.jpg");
+
+  // A linked item brought back onto a blob takes that blob's hash.
+  catalog_->set_item_blobs({{items[2].id, other.sha256_hex}}).value();
+  EXPECT_EQ(catalog_->get_item(items[2].id).value().content_sha256_hex, other.sha256_hex);
+}
+
+TEST_P(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
+  make_tree();
+  const Blob blob = make_blob("old bytes", 100);
+  const Id stored = catalog_->add_items(dataset_.id, {blob_item("a.jpg", blob)}, user_.id)
+                        .value()
+                        .front()
+                        .id;
+  catalog_.reset();
+  // Back to what a version-2 catalog held: no content hash yet (nor the later settings).
+  if (postgres()) {
+    db_->query("DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN content_sha256; "
+               "DROP TABLE settings; DELETE FROM stowage_schema WHERE version > 2")
+        .value();
+  } else {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN "
+                           "content_sha256; DROP TABLE settings; PRAGMA user_version = 2",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
+  open();
+  EXPECT_GE(catalog_->schema_version().value(), 3);
+  EXPECT_EQ(catalog_->get_item(stored).value().content_sha256_hex, blob.sha256_hex);
 }
 
 // ---- several catalogs (processes, servers) over one database -----------------------------------

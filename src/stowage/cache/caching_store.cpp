@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/cache/caching_store.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace stowage::cache {
@@ -70,16 +75,130 @@ class InvalidatingWriter final : public store::Writer {
   std::string key_;
 };
 
+/// Two infos of one object name the same bytes: the same size and etag (or, for servers that
+/// send no etag, the same modification time).
+bool same_version(const ObjectInfo& a, const ObjectInfo& b) {
+  if (a.size != b.size) return false;
+  if (a.etag.empty() && b.etag.empty()) return a.last_modified == b.last_modified;
+  return a.etag == b.etag;
+}
+
+/// The remote could not answer (down, unreachable, overloaded, 5xx): cached bytes are better
+/// than an error. A 4xx (denied, gone) is an answer and is not papered over.
+bool remote_failed(const Error& error) {
+  return error.retryable || error.code == ErrorCode::Unavailable ||
+         error.code == ErrorCode::Timeout || error.http_status >= 500;
+}
+
+std::int64_t to_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
 
-std::string encode_object_meta(const ObjectInfo& info) {
+/// One background fill of an entry, followed by every reader of the object meanwhile: the
+/// bytes go from the remote into the entry's file, and readers read that file up to what has
+/// been written.
+class CachingStore::Fill {
+ public:
+  explicit Fill(io::File written) : written_file_(std::move(written)) {}
+
+  /// The object's info once the remote answered the GET, or the error that ended the fill.
+  Result<ObjectInfo> wait_opened() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return info_.has_value() || ended_; });
+    if (info_) return *info_;
+    return error_.value_or(make_error(ErrorCode::Internal, "fill ended without an answer"));
+  }
+  void opened(const ObjectInfo& info) {
+    {
+      std::lock_guard lock(mutex_);
+      info_ = info;
+    }
+    changed_.notify_all();
+  }
+  void grew(std::uint64_t written) {
+    {
+      std::lock_guard lock(mutex_);
+      written_ = written;
+    }
+    changed_.notify_all();
+  }
+  void finish(Status status) {
+    {
+      std::lock_guard lock(mutex_);
+      ended_ = true;
+      if (!status) error_ = status.error();
+    }
+    changed_.notify_all();
+  }
+  bool finished() {
+    std::lock_guard lock(mutex_);
+    return ended_;
+  }
+
+  /// Reads bytes at `offset` once they are written; 0 at the end; the fill's error if it ended
+  /// before them.
+  Result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
+    std::uint64_t available = 0;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return written_ > offset || ended_; });
+      if (written_ <= offset) {
+        if (error_) return *error_;
+        return std::size_t{0};
+      }
+      available = written_ - offset;
+    }
+    if (out.size() > available) out = out.first(static_cast<std::size_t>(available));
+    return written_file_.read_at(offset, out);
+  }
+  std::optional<std::uint64_t> size() {
+    std::lock_guard lock(mutex_);
+    return info_ ? std::optional(info_->size) : std::nullopt;
+  }
+
+ private:
+  io::File written_file_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::optional<ObjectInfo> info_;
+  std::uint64_t written_ = 0;
+  bool ended_ = false;
+  std::optional<Error> error_;
+};
+
+namespace {
+
+/// A reader of an object being filled: what the fill has written, as it is written.
+class FillFollower final : public io::Reader {
+ public:
+  explicit FillFollower(std::shared_ptr<CachingStore::Fill> fill) : fill_(std::move(fill)) {}
+  Result<std::size_t> read(std::span<std::byte> out) override {
+    if (out.empty()) return std::size_t{0};
+    STOWAGE_ASSIGN_OR_RETURN(std::size_t n, fill_->read_at(offset_, out));
+    offset_ += n;
+    return n;
+  }
+  std::optional<std::uint64_t> size() const override { return fill_->size(); }
+
+ private:
+  std::shared_ptr<CachingStore::Fill> fill_;
+  std::uint64_t offset_ = 0;
+};
+
+}  // namespace
+
+std::string encode_object_meta(const ObjectInfo& info,
+                               std::chrono::system_clock::time_point validated) {
   const auto mtime =
       std::chrono::duration_cast<std::chrono::nanoseconds>(info.last_modified.time_since_epoch())
           .count();
-  return "v1\n" + info.etag + "\n" + std::to_string(info.size) + "\n" + std::to_string(mtime);
+  return "v2\n" + info.etag + "\n" + std::to_string(info.size) + "\n" + std::to_string(mtime) +
+         "\n" + std::to_string(to_ms(validated));
 }
 
-Result<ObjectInfo> decode_object_meta(const ObjectPath& path, std::string_view meta) {
+Result<EntryMeta> decode_object_meta(const ObjectPath& path, std::string_view meta) {
   std::vector<std::string_view> parts;
   for (std::size_t start = 0;;) {
     const auto nl = meta.find('\n', start);
@@ -87,30 +206,55 @@ Result<ObjectInfo> decode_object_meta(const ObjectPath& path, std::string_view m
     if (nl == std::string_view::npos) break;
     start = nl + 1;
   }
-  ObjectInfo info;
+  auto number = [](std::string_view text, auto& out) {
+    return std::from_chars(text.begin(), text.end(), out).ec == std::errc{};
+  };
+  EntryMeta out;
   std::int64_t mtime = 0;
-  if (parts.size() != 4 || parts[0] != "v1" ||
-      std::from_chars(parts[2].begin(), parts[2].end(), info.size).ec != std::errc{} ||
-      std::from_chars(parts[3].begin(), parts[3].end(), mtime).ec != std::errc{}) {
+  std::int64_t validated_ms = 0;
+  // v1 (before revalidation) has no validation time: such an entry is due for one at once.
+  const bool v1 = parts.size() == 4 && parts[0] == "v1";
+  const bool v2 = parts.size() == 5 && parts[0] == "v2" && number(parts[4], validated_ms);
+  if ((!v1 && !v2) || !number(parts[2], out.info.size) || !number(parts[3], mtime)) {
     return make_error(ErrorCode::Corrupt,
                       "storage cache entry of " + path.to_string() + " has unreadable metadata");
   }
-  info.path = path;
-  info.etag = std::string(parts[1]);
-  info.last_modified = std::chrono::system_clock::time_point(
+  out.info.path = path;
+  out.info.etag = std::string(parts[1]);
+  out.info.last_modified = std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::nanoseconds(mtime)));
-  return info;
+  out.validated = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::milliseconds(validated_ms)));
+  return out;
 }
 
 CachingStore::CachingStore(store::ObjectStore& remote, DiskCache* cache, std::string connection,
-                           metrics::Registry* metrics)
-    : remote_(remote), cache_(cache), connection_(std::move(connection)), metrics_(metrics) {
+                           metrics::Registry* metrics, CachingOptions options)
+    : remote_(remote),
+      cache_(cache),
+      connection_(std::move(connection)),
+      metrics_(metrics),
+      options_(std::move(options)) {
   if (metrics_) {
     remote_bytes_ =
         &metrics_->counter("stowage_remote_bytes_total", "Bytes read from a remote store.",
                            {{"provider", std::string(remote_.name())}});
+    if (cache_) {
+      stale_served_ = &metrics_->counter(
+          "stowage_cache_stale_served_total",
+          "Cached bytes served because the remote failed to revalidate them (stale-if-error).",
+          {{"cache", cache_->name()}});
+    }
   }
+}
+
+CachingStore::CachingStore(std::shared_ptr<store::ObjectStore> remote, DiskCache* cache,
+                           std::string connection, metrics::Registry* metrics,
+                           CachingOptions options)
+    : CachingStore(*remote, cache, std::move(connection), metrics, std::move(options)) {
+  owned_ = std::move(remote);
 }
 
 void CachingStore::count_request(std::string_view op) {
@@ -121,14 +265,71 @@ void CachingStore::count_request(std::string_view op) {
       .inc();
 }
 
+void CachingStore::count_revalidation(std::string_view result) {
+  if (!metrics_ || !cache_) return;
+  metrics_
+      ->counter("stowage_cache_revalidations_total",
+                "Stale entries checked with the remote, by outcome: unchanged, changed, gone, "
+                "failed (then served stale).",
+                {{"cache", cache_->name()}, {"result", std::string(result)}})
+      .inc();
+}
+
 std::string CachingStore::key_of(const ObjectPath& path) const {
   return connection_ + "\n" + path.bucket + "\n" + path.key;
+}
+
+Result<std::optional<ObjectInfo>> CachingStore::fresh_entry(const ObjectPath& path,
+                                                            const std::string& key) {
+  const auto text = cache_->peek_meta(key);
+  if (!text) return std::optional<ObjectInfo>();
+  auto entry = decode_object_meta(path, *text);
+  if (!entry) {
+    STOWAGE_TRY(cache_->erase(key));
+    return std::optional<ObjectInfo>();
+  }
+  if (!options_.revalidate_after) return std::optional(std::move(entry->info));
+  const auto now = options_.now();
+  if (now - entry->validated < *options_.revalidate_after) {
+    return std::optional(std::move(entry->info));
+  }
+  count_request("stat");
+  auto current = remote_.stat(path);
+  if (current) {
+    if (same_version(*current, entry->info)) {
+      count_revalidation("unchanged");
+      (void)cache_->set_meta(key, encode_object_meta(entry->info, now));
+      return std::optional(std::move(entry->info));
+    }
+    count_revalidation("changed");
+    STOWAGE_TRY(cache_->erase(key));
+    return std::optional<ObjectInfo>();
+  }
+  if (current.error().code == ErrorCode::NotFound) {
+    count_revalidation("gone");
+    STOWAGE_TRY(cache_->erase(key));
+    return current.error();
+  }
+  if (!remote_failed(current.error())) return current.error();
+  count_revalidation("failed");
+  if (stale_served_) stale_served_->inc();
+  // Trusted again for kStaleRetry, so that a remote that is down is not asked on every read.
+  (void)cache_->set_meta(
+      key, encode_object_meta(entry->info, now - *options_.revalidate_after + kStaleRetry));
+  return std::optional(std::move(entry->info));
 }
 
 Result<CachedObject> CachingStore::get(const ObjectPath& path,
                                        const std::optional<ObjectInfo>& known) {
   if (!cache_) return make_error(ErrorCode::Unsupported, "the storage cache is off");
   const std::string key = key_of(path);
+  STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key));
+  if (fresh && (!known || same_version(*known, *fresh))) {
+    STOWAGE_ASSIGN_OR_RETURN(auto hit, cache_->find(key));
+    if (hit) return CachedObject{std::move(*fresh), std::move(hit->file)};
+  } else if (fresh) {
+    STOWAGE_TRY(cache_->erase(key));  // the caller knows of another version
+  }
   auto fill = [&](EntryWriter& writer) -> Result<std::string> {
     ObjectInfo info;
     if (known) {
@@ -156,14 +357,14 @@ Result<CachedObject> CachingStore::get(const ObjectPath& path,
                                                 std::to_string(info.size) + " bytes, got " +
                                                 std::to_string(copied));
     }
-    return encode_object_meta(info);
+    return encode_object_meta(info, options_.now());
   };
   // Twice at most: a cached entry of another version than `known` is replaced once.
   for (int attempt = 0;; ++attempt) {
     STOWAGE_ASSIGN_OR_RETURN(auto hit, cache_->get_or_fill(key, fill));
-    STOWAGE_ASSIGN_OR_RETURN(auto info, decode_object_meta(path, hit.meta));
-    if (!known || known->etag == info.etag || attempt == 1) {
-      return CachedObject{std::move(info), std::move(hit.file)};
+    STOWAGE_ASSIGN_OR_RETURN(auto entry, decode_object_meta(path, hit.meta));
+    if (!known || same_version(*known, entry.info) || attempt == 1) {
+      return CachedObject{std::move(entry.info), std::move(hit.file)};
     }
     STOWAGE_TRY(cache_->erase(key));
   }
@@ -175,42 +376,159 @@ Result<CachedObject> CachingStore::open_cached(const ObjectPath& path) {
 
 Result<ObjectInfo> CachingStore::stat(const ObjectPath& path) {
   if (cache_) {
-    if (auto meta = cache_->peek_meta(key_of(path))) return decode_object_meta(path, *meta);
+    STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key_of(path)));
+    if (fresh) return std::move(*fresh);
   }
   count_request("stat");
   return remote_.stat(path);
 }
 
+Result<std::unique_ptr<io::Reader>> CachingStore::direct_read(const ObjectPath& path,
+                                                              const store::ReadOptions& options) {
+  count_request("get");
+  STOWAGE_ASSIGN_OR_RETURN(auto reader, remote_.open_read(path, options));
+  return std::unique_ptr<io::Reader>(
+      std::make_unique<CountingReader>(std::move(reader), remote_bytes_));
+}
+
 Result<std::unique_ptr<io::Reader>> CachingStore::open_read(const ObjectPath& path,
                                                             const store::ReadOptions& options) {
-  auto direct = [&]() -> Result<std::unique_ptr<io::Reader>> {
-    count_request("get");
-    STOWAGE_ASSIGN_OR_RETURN(auto reader, remote_.open_read(path, options));
-    return std::unique_ptr<io::Reader>(
-        std::make_unique<CountingReader>(std::move(reader), remote_bytes_));
-  };
-  if (!cache_) return direct();
-  auto cached = get(path, std::nullopt);
-  if (!cached) {
-    if (cached.error().code == ErrorCode::TooLarge) return direct();
-    return cached.error();
-  }
-  // The caller pinned another version than the one cached: the remote decides.
-  if (options.if_match && *options.if_match != cached->info.etag) return direct();
-  const std::uint64_t size = cached->info.size;
-  std::uint64_t offset = 0;
-  std::uint64_t length = size;
-  if (options.range) {
-    offset = options.range->offset;
-    if (offset >= size && size > 0) {
-      return make_error(ErrorCode::RangeNotSatisfiable,
-                        "read " + path.to_string() + ": range starts past the end");
+  if (!cache_) return direct_read(path, options);
+  const std::string key = key_of(path);
+  STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key));
+  if (fresh) {
+    // The caller pinned another version than the one cached: the remote decides.
+    if (options.if_match && *options.if_match != fresh->etag) return direct_read(path, options);
+    STOWAGE_ASSIGN_OR_RETURN(auto hit, cache_->find(key));
+    if (hit) {
+      const std::uint64_t size = fresh->size;
+      std::uint64_t offset = 0;
+      std::uint64_t length = size;
+      if (options.range) {
+        offset = options.range->offset;
+        if (offset >= size && size > 0) {
+          return make_error(ErrorCode::RangeNotSatisfiable,
+                            "read " + path.to_string() + ": range starts past the end");
+        }
+        offset = std::min(offset, size);
+        length = std::min(options.range->length.value_or(size - offset), size - offset);
+      }
+      return std::unique_ptr<io::Reader>(
+          std::make_unique<FileRangeReader>(std::move(hit->file), offset, length));
     }
-    offset = std::min(offset, size);
-    length = std::min(options.range->length.value_or(size - offset), size - offset);
   }
-  return std::unique_ptr<io::Reader>(
-      std::make_unique<FileRangeReader>(std::move(cached->file), offset, length));
+  // A miss. A read from the start follows the object's fill (starting one); others go around.
+  std::optional<ObjectInfo> known;
+  if (options.range) {
+    if (options.range->offset != 0) return direct_read(path, options);
+    if (options.range->length) {
+      // A header read (link metadata) must not fetch the whole object: only a read of all of it
+      // fills.
+      count_request("stat");
+      STOWAGE_ASSIGN_OR_RETURN(known, remote_.stat(path));
+      if (*options.range->length < known->size) return direct_read(path, options);
+    }
+  }
+  if (options.if_match && (!known || *options.if_match != known->etag)) {
+    return direct_read(path, options);
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto fill, follow_or_start(path, key, known));
+  if (!fill) return direct_read(path, options);
+  // Errors opening the object (not found, denied) are the open's, as for a direct read; an
+  // object too large to cache is read around it.
+  if (auto opened = fill->wait_opened(); !opened) {
+    if (opened.error().code == ErrorCode::TooLarge) return direct_read(path, options);
+    return opened.error();
+  }
+  return std::unique_ptr<io::Reader>(std::make_unique<FillFollower>(std::move(fill)));
+}
+
+Result<std::shared_ptr<CachingStore::Fill>> CachingStore::follow_or_start(
+    const ObjectPath& path, const std::string& key, const std::optional<ObjectInfo>& known) {
+  std::lock_guard lock(fills_mutex_);
+  if (auto it = fills_.find(key); it != fills_.end()) return it->second;
+  // Threads that ended are joined here, so that they never pile up.
+  std::erase_if(threads_, [](Worker& w) {
+    if (!w.fill->finished()) return false;
+    w.thread.join();
+    return true;
+  });
+  if (threads_.size() >= kMaxFills || stopping_) return std::shared_ptr<Fill>();
+  STOWAGE_ASSIGN_OR_RETURN(auto pending, cache_->begin_fill(key));
+  if (!pending) return std::shared_ptr<Fill>();  // another kind of fill (a preview's) runs
+  STOWAGE_ASSIGN_OR_RETURN(io::File written, pending->open_written());
+  auto fill = std::make_shared<Fill>(std::move(written));
+  fills_[key] = fill;
+  threads_.push_back(Worker{
+      std::thread([this, fill, path, key, known, entry = std::move(*pending)]() mutable {
+        run_fill(*fill, path, key, known, std::move(entry));
+      }),
+      fill});
+  return fill;
+}
+
+void CachingStore::run_fill(Fill& fill, const ObjectPath& path, const std::string& key,
+                            std::optional<ObjectInfo> known, PendingEntry entry) {
+  auto copy = [&]() -> Result<ObjectInfo> {
+    ObjectInfo info;
+    if (known) {
+      info = std::move(*known);
+    } else {
+      count_request("stat");
+      STOWAGE_ASSIGN_OR_RETURN(info, remote_.stat(path));
+    }
+    STOWAGE_TRY(entry.writer().reserve(info.size));  // TooLarge before any byte is fetched
+    count_request("get");
+    store::ReadOptions pinned;
+    if (!info.etag.empty()) pinned.if_match = info.etag;
+    STOWAGE_ASSIGN_OR_RETURN(auto reader, remote_.open_read(path, pinned));
+    fill.opened(info);
+    std::vector<std::byte> chunk(io::kDefaultChunkBytes);
+    std::uint64_t copied = 0;
+    for (;;) {
+      if (stopping_) return make_error(ErrorCode::Cancelled, "the server is stopping");
+      STOWAGE_ASSIGN_OR_RETURN(std::size_t n, reader->read(chunk));
+      if (n == 0) break;
+      if (remote_bytes_) remote_bytes_->inc(n);
+      copied += n;
+      if (copied > info.size) break;
+      STOWAGE_TRY(entry.writer().write(std::span(chunk).first(n)));
+      fill.grew(copied);
+    }
+    if (copied != info.size) {
+      return make_error(ErrorCode::Corrupt, "fill " + path.to_string() + ": expected " +
+                                                std::to_string(info.size) + " bytes, got " +
+                                                std::to_string(copied));
+    }
+    return info;
+  };
+  auto info = copy();
+  if (info) {
+    // Readers have every byte already; a failure to publish only means it is not cached.
+    if (auto hit = entry.publish(encode_object_meta(*info, options_.now())); !hit) {
+      spdlog::warn("storage cache: keeping {} failed: {}", path.to_string(),
+                   hit.error().to_string());
+    }
+  } else {
+    entry.abandon();
+  }
+  {
+    std::lock_guard lock(fills_mutex_);
+    if (auto it = fills_.find(key); it != fills_.end() && it->second.get() == &fill) {
+      fills_.erase(it);
+    }
+  }
+  fill.finish(info ? Status{} : Status(info.error()));
+}
+
+CachingStore::~CachingStore() {
+  std::vector<Worker> threads;
+  {
+    std::lock_guard lock(fills_mutex_);
+    stopping_ = true;
+    threads = std::move(threads_);
+  }
+  for (auto& w : threads) w.thread.join();
 }
 
 Result<std::unique_ptr<io::RandomAccessReader>> CachingStore::open_random(const ObjectInfo& info) {

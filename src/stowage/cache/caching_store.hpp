@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "stowage/cache/disk_cache.hpp"
 #include "stowage/metrics/metrics.hpp"
@@ -16,35 +23,59 @@ struct CachedObject {
   io::File file;
 };
 
+/// How a CachingStore decides that an entry may be served without asking the remote.
+struct CachingOptions {
+  /// How long an entry is served with no remote request after it was filled or last
+  /// revalidated. Unset: as long as it is cached, for stores whose objects never change under a
+  /// key (the instance's buckets: blobs are content-addressed). Links point at objects their
+  /// owners may rewrite in place, so their stores set it (CACHE_STORAGE_REVALIDATE).
+  std::optional<std::chrono::seconds> revalidate_after;
+  /// The clock of validation times; tests move it.
+  std::function<std::chrono::system_clock::time_point()> now = [] {
+    return std::chrono::system_clock::now();
+  };
+};
+
 /// The storage cache: an ObjectStore that keeps the bytes a remote store returns on local disk
 /// (a DiskCache), and counts every request it makes to the remote.
 ///
 /// - **Keys.** An entry is keyed by the object: `<connection>\n<bucket>\n<key>`, and is pinned
 ///   to the etag (ETag or generation) it was filled with; never by a URL, signed or not.
-/// - **Freshness.** A hit is served without asking the remote, until the entry expires (it is
-///   not read for DiskCacheOptions::expires) or is evicted. Writes and removals through this
-///   store drop the entry first. That is exact for Stowage's own buckets (uploaded blobs are
-///   content-addressed and never rewritten); an object changed behind Stowage's back (a link's
-///   remote object rewritten in place) is served stale until its entry goes, as by the docs'
-///   caching proxy. open_random() with a different etag, or an if_match that differs from the
-///   entry's etag, refills.
-/// - **Misses.** One stat and one GET pinned to that etag (If-Match) fill the entry, once for
-///   every concurrent reader (single flight); then the reader is served from the file. Objects
-///   larger than a quarter of the cache, and ranged reads of them, go straight to the remote.
-///   Memory stays flat: the fill streams in io::kDefaultChunkBytes chunks.
+/// - **Freshness.** A hit is served without asking the remote while it is fresh: always, or
+///   for CachingOptions::revalidate_after since it was filled or revalidated. A stale entry
+///   costs one stat: the same version (etag, size) makes it fresh again; another version drops
+///   it and the read fills anew; a remote that is unreachable or answers 5xx gets the cached
+///   bytes served anyway (stale-if-error, counted) and is asked again kStaleRetry later; an
+///   object that is gone is NotFound. Writes and removals through this store drop the entry.
+///   An entry also goes when it is not read for DiskCacheOptions::expires or is evicted.
+/// - **Misses.** A whole read streams the remote object to its reader while writing it into
+///   the entry, published once the last byte went through (an etag-pinned GET after one stat):
+///   the first bytes never wait for the last, and a reader that stops early leaves nothing
+///   cached. A concurrent reader of the same object reads around the cache meanwhile. Ranged
+///   reads that start past 0 go straight to the remote, as does everything about objects larger
+///   than a quarter of the cache. open_cached() and open_random() fill the whole entry first
+///   (single flight). Memory stays flat: fills stream in io::kDefaultChunkBytes chunks.
 /// - **Off.** With a null cache every call goes straight to the remote (still counted).
 class CachingStore final : public store::ObjectStore {
  public:
   /// `connection` names the remote (e.g. "gcs:default") in cache keys; `cache` may be null.
   CachingStore(store::ObjectStore& remote, DiskCache* cache, std::string connection,
-               metrics::Registry* metrics = nullptr);
+               metrics::Registry* metrics = nullptr, CachingOptions options = {});
+  /// The same, owning the remote (a link connection's store).
+  CachingStore(std::shared_ptr<store::ObjectStore> remote, DiskCache* cache,
+               std::string connection, metrics::Registry* metrics, CachingOptions options);
+  /// Waits for the fills in progress (which stop at their next chunk).
+  ~CachingStore() override;
+  CachingStore(const CachingStore&) = delete;
+  CachingStore& operator=(const CachingStore&) = delete;
 
   std::string_view name() const override { return remote_.name(); }
   const store::Capabilities& capabilities() const override { return remote_.capabilities(); }
 
-  /// From the entry when cached (no remote request), else the remote's.
+  /// From the entry when cached and fresh (no remote request), else the remote's.
   Result<store::ObjectInfo> stat(const store::ObjectPath& path) override;
-  /// From the entry on a hit; a miss fills it first (see the class comment).
+  /// From the entry on a fresh hit; a whole read on a miss fills it as it streams (see the class
+  /// comment).
   Result<std::unique_ptr<io::Reader>> open_read(const store::ObjectPath& path,
                                                 const store::ReadOptions& options) override;
   Result<std::unique_ptr<io::RandomAccessReader>> open_random(
@@ -67,22 +98,64 @@ class CachingStore final : public store::ObjectStore {
   /// The cache behind this store (null when off).
   DiskCache* cache() const noexcept { return cache_; }
 
+  /// How long a stale entry served because the remote failed is trusted before the remote is
+  /// asked again: a remote that is down costs one failed request per object this often, not one
+  /// per read.
+  static constexpr std::chrono::seconds kStaleRetry{30};
+  /// Background fills at once; past that, misses read around the cache.
+  static constexpr std::size_t kMaxFills = 32;
+
+  class Fill;  ///< a background fill and its followers (caching_store.cpp)
+
  private:
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<Fill> fill;
+  };
+  /// The fill of `key` in progress, or a new one (nullptr: read around the cache).
+  Result<std::shared_ptr<Fill>> follow_or_start(const store::ObjectPath& path,
+                                                const std::string& key,
+                                                const std::optional<store::ObjectInfo>& known);
+  /// The body of a fill's thread: stat (unless known), GET pinned to the etag, write, publish.
+  void run_fill(Fill& fill, const store::ObjectPath& path, const std::string& key,
+                std::optional<store::ObjectInfo> known, PendingEntry entry);
   std::string key_of(const store::ObjectPath& path) const;
+  /// The info of the fresh entry of `path`, revalidating a stale one (see the class comment);
+  /// nullopt when there is none (any more).
+  Result<std::optional<store::ObjectInfo>> fresh_entry(const store::ObjectPath& path,
+                                                       const std::string& key);
   /// The entry of `path`, filling it (with `known` as its info when given) on a miss.
   Result<CachedObject> get(const store::ObjectPath& path,
                            const std::optional<store::ObjectInfo>& known);
+  Result<std::unique_ptr<io::Reader>> direct_read(const store::ObjectPath& path,
+                                                  const store::ReadOptions& options);
   void count_request(std::string_view op);
+  void count_revalidation(std::string_view result);
 
+  std::shared_ptr<store::ObjectStore> owned_;  ///< the remote when this store owns it
   store::ObjectStore& remote_;
   DiskCache* cache_;
   std::string connection_;
   metrics::Registry* metrics_;
+  CachingOptions options_;
   metrics::Counter* remote_bytes_ = nullptr;
+  metrics::Counter* stale_served_ = nullptr;
+
+  std::mutex fills_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Fill>> fills_;  ///< by cache key
+  std::vector<Worker> threads_;
+  std::atomic<bool> stopping_{false};
 };
 
-/// The etag, size and mtime of an entry's meta text (what CachingStore stores), and back.
-std::string encode_object_meta(const store::ObjectInfo& info);
-Result<store::ObjectInfo> decode_object_meta(const store::ObjectPath& path, std::string_view meta);
+/// What CachingStore keeps as an entry's meta text: the object's version and when the remote
+/// last confirmed it.
+struct EntryMeta {
+  store::ObjectInfo info;  ///< etag, size, last_modified (and the path it was decoded for)
+  std::chrono::system_clock::time_point validated;
+};
+std::string encode_object_meta(const store::ObjectInfo& info,
+                               std::chrono::system_clock::time_point validated);
+/// Reads both the current text and the one of builds before revalidation (validated: never).
+Result<EntryMeta> decode_object_meta(const store::ObjectPath& path, std::string_view meta);
 
 }  // namespace stowage::cache

@@ -302,63 +302,85 @@ Result<Hit> DiskCache::get_or_fill(std::string_view key_view, const Fill& fill) 
       if (other == flights_.end()) break;
       auto waiting = other->second;
       waiting->cv.wait(lock, [&] { return waiting->done; });
-      if (waiting->error) return *waiting->error;
-      // Published: the next turn finds it (or, if it was evicted at once, fills again).
+      if (waiting->error && !waiting->retry) return *waiting->error;
+      // Published: the next turn finds it (or, if it was evicted at once or the fill was given
+      // up, fills again).
     }
     if (misses_) misses_->inc();
     flight = std::make_shared<Flight>();
     flights_[key] = flight;
   }
-  auto land = [&](std::optional<Error> error) {
-    {
-      std::lock_guard lock(mutex_);
-      flight->done = true;
-      flight->error = std::move(error);
-      flights_.erase(key);
-    }
-    flight->cv.notify_all();
-  };
   try {
     auto result = fill_and_publish(key, fill);
-    land(result ? std::nullopt : std::optional<Error>(result.error()));
+    land(key, *flight, result ? std::nullopt : std::optional<Error>(result.error()), false);
     return result;
   } catch (...) {
     // A fill that throws (a bug) must not leave its waiters waiting forever.
-    land(make_error(ErrorCode::Internal, "cache " + options_.name + ": a fill failed"));
+    land(key, *flight, make_error(ErrorCode::Internal, "cache " + options_.name + ": a fill failed"),
+         false);
     throw;
   }
 }
 
-Result<Hit> DiskCache::fill_and_publish(const std::string& key, const Fill& fill) {
-  const fs::path temp = io::unique_temp_path(options_.dir / "tmp", "fill");
+void DiskCache::land(const std::string& key, Flight& flight, std::optional<Error> error,
+                     bool retry) {
+  {
+    std::lock_guard lock(mutex_);
+    flight.done = true;
+    flight.retry = retry;
+    flight.error = std::move(error);
+    if (auto it = flights_.find(key); it != flights_.end() && it->second.get() == &flight) {
+      flights_.erase(it);
+    }
+  }
+  flight.cv.notify_all();
+}
+
+Result<std::pair<fs::path, std::unique_ptr<EntryWriter>>> DiskCache::start_fill() {
+  fs::path temp = io::unique_temp_path(options_.dir / "tmp", "fill");
   STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::create_exclusive(temp, 0600));
-  EntryWriter writer(*this, std::move(file));
-  auto abandon = [&](Error error) -> Error {
-    (void)writer.file_.close();
-    release(writer.reserved_);
-    std::error_code ec;
-    fs::remove(temp, ec);
-    return error;
-  };
+  return std::pair{std::move(temp),
+                   std::unique_ptr<EntryWriter>(new EntryWriter(*this, std::move(file)))};
+}
+
+Error DiskCache::abandon_fill(const fs::path& temp, EntryWriter& writer, Error error) {
+  (void)writer.file_.close();
+  release(writer.reserved_);
+  writer.reserved_ = 0;
+  std::error_code ec;
+  fs::remove(temp, ec);
+  return error;
+}
+
+Result<Hit> DiskCache::fill_and_publish(const std::string& key, const Fill& fill) {
+  STOWAGE_ASSIGN_OR_RETURN(auto started, start_fill());
+  auto& [temp, writer] = started;
   Result<std::string> meta = std::string();
   try {
-    meta = fill(writer);
+    meta = fill(*writer);
   } catch (...) {
-    (void)abandon(make_error(ErrorCode::Internal, "fill threw"));
+    (void)abandon_fill(temp, *writer, make_error(ErrorCode::Internal, "fill threw"));
     throw;
   }
-  if (!meta) return abandon(meta.error());
-  if (meta->find('\0') != std::string::npos) {
-    return abandon(make_error(ErrorCode::Internal, "cache meta must be text"));
+  if (!meta) return abandon_fill(temp, *writer, meta.error());
+  return publish_fill(key, temp, *writer, std::move(*meta));
+}
+
+Result<Hit> DiskCache::publish_fill(const std::string& key, const fs::path& temp,
+                                    EntryWriter& writer, std::string meta) {
+  if (meta.find('\0') != std::string::npos) {
+    return abandon_fill(temp, writer, make_error(ErrorCode::Internal, "cache meta must be text"));
   }
-  if (auto ok = writer.file_.sync(); !ok) return abandon(ok.error());
-  if (auto ok = writer.file_.close(); !ok) return abandon(ok.error());
+  if (auto ok = writer.file_.sync(); !ok) return abandon_fill(temp, writer, ok.error());
+  if (auto ok = writer.file_.close(); !ok) return abandon_fill(temp, writer, ok.error());
   const std::uint64_t size = writer.written_;
   release(writer.reserved_ - size);  // keep only what was written
   writer.reserved_ = size;
 
   const std::string name = fresh_file_name(key);
-  if (auto ok = io::publish(temp, options_.dir / name); !ok) return abandon(ok.error());
+  if (auto ok = io::publish(temp, options_.dir / name); !ok) {
+    return abandon_fill(temp, writer, ok.error());
+  }
   if (fill_bytes_) fill_bytes_->inc(size);
 
   std::lock_guard lock(mutex_);
@@ -369,8 +391,8 @@ Result<Hit> DiskCache::fill_and_publish(const std::string& key, const Fill& fill
   const auto now = options_.now();
   auto inserted = index_->run(
       "INSERT OR REPLACE INTO entries (key, file, size, meta, accessed) VALUES (?, ?, ?, ?, ?)",
-      key, name, static_cast<std::int64_t>(size), *meta, to_ms(now));
-  lru_.push_front(Entry{key, name, size, std::move(*meta), now, now});
+      key, name, static_cast<std::int64_t>(size), meta, to_ms(now));
+  lru_.push_front(Entry{key, name, size, std::move(meta), now, now});
   by_key_[key] = lru_.begin();
   if (!inserted) {
     drop_locked(lru_.begin(), false);
@@ -378,6 +400,71 @@ Result<Hit> DiskCache::fill_and_publish(const std::string& key, const Fill& fill
   }
   if (size_bytes_) size_bytes_->set(static_cast<std::int64_t>(used_));
   return open_locked(lru_.begin());
+}
+
+Result<std::optional<PendingEntry>> DiskCache::begin_fill(std::string_view key_view) {
+  std::string key(key_view);
+  auto flight = std::make_shared<Flight>();
+  {
+    std::lock_guard lock(mutex_);
+    if (flights_.contains(key)) return std::optional<PendingEntry>();
+    flights_[key] = flight;
+    if (misses_) misses_->inc();
+  }
+  auto started = start_fill();
+  if (!started) {
+    land(key, *flight, started.error(), true);
+    return started.error();
+  }
+  return std::optional<PendingEntry>(PendingEntry(*this, std::move(key),
+                                                  std::move(started->first),
+                                                  std::move(started->second), std::move(flight)));
+}
+
+Status DiskCache::set_meta(std::string_view key_view, std::string meta) {
+  const std::string key(key_view);
+  if (meta.find('\0') != std::string::npos) {
+    return make_error(ErrorCode::Internal, "cache meta must be text");
+  }
+  std::lock_guard lock(mutex_);
+  const auto found = by_key_.find(key);
+  if (found == by_key_.end()) {
+    return make_error(ErrorCode::NotFound, "cache " + options_.name + ": no entry to update");
+  }
+  STOWAGE_TRY(index_->run("UPDATE entries SET meta = ? WHERE key = ?", meta, key));
+  found->second->meta = std::move(meta);
+  return {};
+}
+
+// --- PendingEntry ----------------------------------------------------------------------------
+
+PendingEntry::PendingEntry(PendingEntry&& other) noexcept
+    : cache_(other.cache_),
+      key_(std::move(other.key_)),
+      temp_(std::move(other.temp_)),
+      writer_(std::move(other.writer_)),
+      flight_(std::move(other.flight_)) {}
+
+PendingEntry::~PendingEntry() { abandon(); }
+
+Result<io::File> PendingEntry::open_written() const {
+  if (!writer_) return make_error(ErrorCode::Internal, "cache entry already finished");
+  return io::File::open_read(temp_);
+}
+
+Result<Hit> PendingEntry::publish(std::string meta) {
+  if (!writer_) return make_error(ErrorCode::Internal, "cache entry already finished");
+  auto hit = cache_->publish_fill(key_, temp_, *writer_, std::move(meta));
+  writer_.reset();
+  cache_->land(key_, *flight_, hit ? std::nullopt : std::optional<Error>(hit.error()), !hit);
+  return hit;
+}
+
+void PendingEntry::abandon() {
+  if (!writer_) return;
+  (void)cache_->abandon_fill(temp_, *writer_, make_error(ErrorCode::Cancelled, "abandoned"));
+  writer_.reset();
+  cache_->land(key_, *flight_, make_error(ErrorCode::Cancelled, "fill abandoned"), true);
 }
 
 std::optional<std::string> DiskCache::peek_meta(std::string_view key) {

@@ -53,6 +53,7 @@ struct Hit {
 };
 
 class DiskCache;
+class PendingEntry;
 
 /// Where a fill writes an entry's bytes. Every write first reserves its bytes in the cache
 /// (evicting if needed); TooLarge when the entry cannot fit (larger than max_entry_bytes(), or
@@ -67,6 +68,7 @@ class EntryWriter {
 
  private:
   friend class DiskCache;
+  friend class PendingEntry;
   EntryWriter(DiskCache& cache, io::File file) : cache_(cache), file_(std::move(file)) {}
   DiskCache& cache_;
   io::File file_;
@@ -107,8 +109,16 @@ class DiskCache {
   /// returned to every caller that waited for it, and nothing is published.
   Result<Hit> get_or_fill(std::string_view key, const Fill& fill);
 
+  /// Starts a fill of `key` that the caller drives (PendingEntry), counted as a miss; nullopt
+  /// when another fill of the key is in progress (the caller reads around the cache instead of
+  /// waiting for a fill that streams at another client's pace).
+  Result<std::optional<PendingEntry>> begin_fill(std::string_view key);
+
   /// The meta text of a fresh entry without opening it or counting a lookup (for stat()).
   std::optional<std::string> peek_meta(std::string_view key);
+  /// Replaces the meta text of an entry (e.g. when it was revalidated), in memory and in the
+  /// index; NotFound when the key has no entry.
+  Status set_meta(std::string_view key, std::string meta);
 
   /// Drops the entry of `key`, if any (its file is deleted). Fills in progress are not affected.
   Status erase(std::string_view key);
@@ -123,6 +133,8 @@ class DiskCache {
   std::uint64_t charged_bytes() const;
   std::size_t entry_count() const;
   const std::filesystem::path& dir() const noexcept { return options_.dir; }
+  /// "storage" or "previews": the cache's metrics label.
+  const std::string& name() const noexcept { return options_.name; }
 
   /// Last accesses are written back at most this often per entry: an LRU order that is a minute
   /// stale after a crash costs nothing, a write per hit would.
@@ -130,6 +142,7 @@ class DiskCache {
 
  private:
   friend class EntryWriter;
+  friend class PendingEntry;
   struct Entry {
     std::string key;
     std::string file;  ///< relative to dir
@@ -141,6 +154,8 @@ class DiskCache {
   using Lru = std::list<Entry>;  // front = most recently used
   struct Flight {
     bool done = false;
+    /// The fill was given up for a reason of its own (its client left): waiters fill again.
+    bool retry = false;
     std::optional<Error> error;
     std::condition_variable cv;
   };
@@ -158,6 +173,15 @@ class DiskCache {
   std::optional<Lru::iterator> lookup_locked(std::string_view key);
   Result<Hit> open_locked(Lru::iterator it);
   Result<Hit> fill_and_publish(const std::string& key, const Fill& fill);
+  /// A temp file for a fill, and its writer.
+  Result<std::pair<std::filesystem::path, std::unique_ptr<EntryWriter>>> start_fill();
+  /// Publishes a finished fill's temp file as the entry of `key`.
+  Result<Hit> publish_fill(const std::string& key, const std::filesystem::path& temp,
+                           EntryWriter& writer, std::string meta);
+  /// Drops an unfinished fill's temp file and reservation; returns `error`.
+  Error abandon_fill(const std::filesystem::path& temp, EntryWriter& writer, Error error);
+  /// Marks a flight done and wakes its waiters.
+  void land(const std::string& key, Flight& flight, std::optional<Error> error, bool retry);
 
   DiskCacheOptions options_;
   std::unique_ptr<Index> index_;
@@ -175,6 +199,44 @@ class DiskCache {
   metrics::Counter* hit_bytes_ = nullptr;
   metrics::Counter* fill_bytes_ = nullptr;
   metrics::Gauge* size_bytes_ = nullptr;
+};
+
+/// A fill driven by its caller instead of a callback: a reader that fills an entry with the
+/// bytes it streams to its client, so that the first bytes need not wait for the last. Made by
+/// DiskCache::begin_fill(); write through writer(), then publish(). Destroyed (or abandoned)
+/// unpublished, nothing is published: the temp file goes, the reservation is released, and
+/// callers that waited for this fill start their own. Used by one thread at a time.
+class PendingEntry {
+ public:
+  PendingEntry(PendingEntry&& other) noexcept;
+  PendingEntry& operator=(PendingEntry&&) = delete;
+  ~PendingEntry();
+
+  EntryWriter& writer() noexcept { return *writer_; }
+  /// The bytes written so far, opened for reading on a descriptor of its own: it stays valid
+  /// after the entry is published, evicted or abandoned.
+  Result<io::File> open_written() const;
+  /// Publishes what was written, with `meta`, as the entry of the key (as get_or_fill() does).
+  /// Afterwards the entry is done either way; an error leaves nothing published.
+  Result<Hit> publish(std::string meta);
+  /// Drops what was written; idempotent.
+  void abandon();
+  bool done() const noexcept { return writer_ == nullptr; }
+
+ private:
+  friend class DiskCache;
+  PendingEntry(DiskCache& cache, std::string key, std::filesystem::path temp,
+               std::unique_ptr<EntryWriter> writer, std::shared_ptr<DiskCache::Flight> flight)
+      : cache_(&cache),
+        key_(std::move(key)),
+        temp_(std::move(temp)),
+        writer_(std::move(writer)),
+        flight_(std::move(flight)) {}
+  DiskCache* cache_;
+  std::string key_;
+  std::filesystem::path temp_;
+  std::unique_ptr<EntryWriter> writer_;  ///< null once published or abandoned
+  std::shared_ptr<DiskCache::Flight> flight_;  ///< landed when done
 };
 
 }  // namespace stowage::cache

@@ -138,6 +138,10 @@ struct Item {
   std::string name;
   std::optional<std::string> blob_sha256_hex;
   std::optional<std::string> link;
+  /// The SHA-256 (hex) of the item's bytes wherever they are, when known: its blob's for stored
+  /// items, kept when the item is switched to a link that holds the same bytes (set_remote,
+  /// a project migration), so that the item keeps its identity. Unset for items added by link.
+  std::optional<std::string> content_sha256_hex;
   std::string mime;
   std::uint64_t size = 0;
   std::optional<std::int64_t> width;
@@ -164,7 +168,8 @@ struct NewItem {
   std::string file_meta = "{}";  ///< unset ("{}") with a blob: the blob's is taken
 };
 
-/// Points a stored item at a link (its bytes now live there); the blob stays.
+/// Points a stored item at a link (its bytes now live there); the blob stays, and so does the
+/// item's content hash, size, mime and dimensions: the item is the same image at a new place.
 struct LinkChange {
   Id item_id = 0;
   std::string link;
@@ -177,7 +182,8 @@ struct LinkChange {
   std::optional<std::string> expect_link;
 };
 
-/// Points a linked item at stored bytes (the reverse of LinkChange); the link is cleared.
+/// Points a linked item at stored bytes (the reverse of LinkChange); the link is cleared and the
+/// content hash becomes the blob's.
 struct BlobChange {
   Id item_id = 0;
   std::string blob_sha256_hex;  ///< must name an existing blob
@@ -309,7 +315,8 @@ class Catalog {
                                               Id created_by) = 0;
   virtual Result<Item> get_item(Id id) = 0;
   /// Items of one dataset, or of a whole project (dataset_id nullopt; `recursive` is implied).
-  /// Filters: id, name, createdAt, updatedAt, hash (base64 is the service's business: hex here).
+  /// Filters: id, name, createdAt, updatedAt, hash (the content hash; base64 is the service's
+  /// business: hex here).
   virtual Result<Page<Item>> list_items(std::optional<Id> dataset_id, std::optional<Id> project_id,
                                         const ListQuery& query) = 0;
   /// The items among `names` that already exist in the dataset.
@@ -317,7 +324,8 @@ class Catalog {
                                                        const std::vector<std::string>& names) = 0;
   /// Switches items to links in one transaction: all or none. NotFound for an unknown item,
   /// PreconditionFailed when an item no longer has the expected blob or link, InvalidArgument for
-  /// an empty link or an item named twice. Size, mime and metadata stay; blobs and bytes stay.
+  /// an empty link or an item named twice. Content hash, size, mime and metadata stay; blobs and
+  /// bytes stay.
   virtual Status set_item_links(const std::vector<LinkChange>& changes) = 0;
   /// Switches linked items to stored blobs in one transaction: all or none. NotFound for an
   /// unknown item or blob, PreconditionFailed when an item no longer has the expected link.

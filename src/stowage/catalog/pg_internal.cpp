@@ -365,7 +365,14 @@ ALTER TABLE blobs ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE items ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 )sql";
 
-// Settings shared by every server over one catalog (as SQLite's).
+// Version 3 (as SQLite's, issue 13): the hash of an item's bytes wherever they are.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE items ADD COLUMN content_sha256 TEXT COLLATE "C" CHECK (length(content_sha256) = 64);
+UPDATE items SET content_sha256 = blob_sha256 WHERE blob_sha256 IS NOT NULL;
+CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS NOT NULL;
+)sql";
+
+// Version 4 (as SQLite's): settings shared by every server over one catalog.
 constexpr std::string_view kSchemaSettings = R"sql(
 CREATE TABLE settings (
   key        TEXT COLLATE "C" PRIMARY KEY CHECK (key <> ''),
@@ -377,7 +384,8 @@ CREATE TABLE settings (
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
-    Migration{3, kSchemaSettings},
+    Migration{3, kSchemaV3},
+    Migration{4, kSchemaSettings},
 };
 
 constexpr const char* kVersionTable =

@@ -235,6 +235,7 @@ Item read_item(const Stmt& s) {
   i.blob_bucket = s.text(16);
   i.blob_key = s.text(17);
   i.file_meta = s.text(18);
+  i.content_sha256_hex = s.opt_text(19);
   return i;
 }
 
@@ -343,7 +344,7 @@ const Entity<Item>& item_entity() {
       "SELECT i.id, i.dataset_id, i.project_id, i.team_id, i.workspace_id, i.name, "
       "i.blob_sha256, i.link, i.mime, i.size, i.width, i.height, i.meta, COALESCE(u.login, ''), "
       "i.created_at, i.updated_at, COALESCE(b.bucket, ''), COALESCE(b.object_key, ''), "
-      "i.file_meta "
+      "i.file_meta, i.content_sha256 "
       "FROM items i LEFT JOIN blobs b ON b.sha256_hex = i.blob_sha256 "
       "LEFT JOIN users u ON u.id = i.created_by",
       "items i",
@@ -351,7 +352,7 @@ const Entity<Item>& item_entity() {
        {"name", "i.name", FieldType::Text},
        {"createdAt", "i.created_at", FieldType::Text},
        {"updatedAt", "i.updated_at", FieldType::Text},
-       {"hash", "i.blob_sha256", FieldType::Text, true},
+       {"hash", "i.content_sha256", FieldType::Text, true},
        {"size", "i.size", FieldType::Int}},
       &read_item};
   return entity;
@@ -989,6 +990,7 @@ class SqlCatalog final : public Catalog {
         item.height = in.height;
         item.meta = json_or_empty(in.meta);
         item.file_meta = json_or_empty(in.file_meta);
+        item.content_sha256_hex = in.blob_sha256_hex;
         if (in.blob_sha256_hex) {
           // Unset properties come from the blob, so an item is never poorer than its bytes.
           auto blob = select_blob(conn, *in.blob_sha256_hex);
@@ -1010,13 +1012,13 @@ class SqlCatalog final : public Catalog {
             conn.prepare(
                 "INSERT INTO items (dataset_id, project_id, workspace_id, team_id, name, "
                 "blob_sha256, link, mime, size, width, height, meta, created_by, "
-                "created_at, updated_at, file_meta) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+                "created_at, updated_at, file_meta, content_sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
         STOWAGE_TRY(stmt.bind_all(item.dataset_id, item.project_id, item.workspace_id, item.team_id,
                                   item.name, item.blob_sha256_hex, item.link, item.mime,
                                   static_cast<std::int64_t>(item.size), item.width, item.height,
                                   item.meta, user_ref(created_by), item.created_at, item.updated_at,
-                                  item.file_meta));
+                                  item.file_meta, item.content_sha256_hex));
         STOWAGE_ASSIGN_OR_RETURN(
             item.id, inserted_id(stmt, "item '" + item.name + "' already exists" + in_dataset));
         out.push_back(std::move(item));
@@ -1140,9 +1142,10 @@ class SqlCatalog final : public Catalog {
                              change.blob_sha256_hex + " not found");
         }
         STOWAGE_ASSIGN_OR_RETURN(
-            Stmt stmt, conn.prepare("UPDATE items SET blob_sha256 = ?, link = NULL, "
-                                     "updated_at = ? WHERE id = ?"));
-        STOWAGE_TRY(stmt.bind_all(change.blob_sha256_hex, now, change.item_id));
+            Stmt stmt, conn.prepare("UPDATE items SET blob_sha256 = ?, content_sha256 = ?, "
+                                     "link = NULL, updated_at = ? WHERE id = ?"));
+        STOWAGE_TRY(
+            stmt.bind_all(change.blob_sha256_hex, change.blob_sha256_hex, now, change.item_id));
         STOWAGE_TRY(stmt.run());
       }
       return {};

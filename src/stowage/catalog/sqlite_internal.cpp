@@ -385,8 +385,17 @@ ALTER TABLE blobs ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE items ADD COLUMN file_meta TEXT NOT NULL DEFAULT '{}';
 )sql";
 
-// Settings shared by every server over one catalog (issue 14): the bucket prefix, the
-// preview-URL signing secret. Written once (insert if absent), read at start.
+// Version 3: the hash of an item's bytes wherever they are (issue 13). A stored item's is its
+// blob's; set_remote and project migrations move an item to a link that holds the same bytes,
+// and the item keeps its hash (tools dedup and copy by it).
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE items ADD COLUMN content_sha256 TEXT CHECK (length(content_sha256) = 64);
+UPDATE items SET content_sha256 = blob_sha256 WHERE blob_sha256 IS NOT NULL;
+CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS NOT NULL;
+)sql";
+
+// Version 4: settings shared by every server over one catalog (issue 14): the bucket prefix,
+// the preview-URL signing secret. Written once (insert if absent), read at start.
 constexpr std::string_view kSchemaSettings = R"sql(
 CREATE TABLE settings (
   key        TEXT PRIMARY KEY CHECK (key <> ''),
@@ -398,7 +407,8 @@ CREATE TABLE settings (
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
-    Migration{3, kSchemaSettings},
+    Migration{3, kSchemaV3},
+    Migration{4, kSchemaSettings},
 };
 
 }  // namespace
