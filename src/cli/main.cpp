@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "server/serve.hpp"
+#include "cli/instance.hpp"
 
 #ifndef STOWAGE_VERSION
 #define STOWAGE_VERSION "unknown"
@@ -163,7 +164,7 @@ int run(int argc, char** argv) {
   config::Config& cfg = *loaded;
 
   if (serve->parsed()) {
-    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+    if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }
     return server::serve(cfg);
@@ -175,7 +176,7 @@ int run(int argc, char** argv) {
   if (revoke->parsed()) return run_token_revoke(cfg, revoke_id, std::cout, std::cerr);
   if (import->parsed()) {
     import_options.force_metadata = !no_metadata;
-    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+    if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }
     return run_links_import(cfg, import_options, std::cout, std::cerr);
@@ -184,7 +185,7 @@ int run(int argc, char** argv) {
     return run_migrate_storage(cfg, storage_options, std::cout, std::cerr);
   }
   if (migrate_project->parsed()) {
-    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+    if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }
     return run_migrate_project(cfg, project_options, std::cout, std::cerr);

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "cli/commands.hpp"
+#include "cli/instance.hpp"
 #include "stowage/links/link_resolver.hpp"
 #include "stowage/links/remote_links.hpp"
 #include "stowage/migration/runner.hpp"
@@ -341,7 +342,7 @@ class Plan {
 int run_migrate_storage(config::Config config, const MigrateStorageOptions& options,
                         std::ostream& out, std::ostream& err) {
   if (options.concurrency == 0) return fail(err, "--concurrency must be at least 1", kExitUsage);
-  if (auto resolved = config::resolve_bucket_prefix(config); !resolved) {
+  if (auto resolved = resolve_instance_bucket_prefix(config); !resolved) {
     return fail(err, resolved.error().message, exit_code_for(resolved.error()));
   }
   auto source = store::open_configured_store(config);

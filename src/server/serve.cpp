@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "server/caches.hpp"
+#include "stowage/service/shared_settings.hpp"
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/io/file.hpp"
@@ -69,7 +70,15 @@ int serve(const config::Config& config) {
   if (!store) return fail(store.error(), store.error().code == ErrorCode::Unsupported ? 2 : 1);
 
   // The storage cache around remote stores, the preview cache, /metrics (server/caches.hpp).
-  auto caches = Caches::open(config, **store, config.provider != config::Provider::Http);
+  // Over a shared catalog (PostgreSQL), a previewUrl signed by one server verifies on all.
+  std::optional<std::string> signing_secret;
+  if (service::catalog_is_shared(config)) {
+    auto secret = service::shared_preview_secret(**catalog);
+    if (!secret) return fail(secret.error());
+    signing_secret = std::move(*secret);
+  }
+  auto caches = Caches::open(config, **store, config.provider != config::Provider::Http,
+                             std::move(signing_secret));
   if (!caches) return fail(caches.error());
 
   service::ServiceOptions service_options;

@@ -933,6 +933,29 @@ TEST_P(CatalogTest, SameItemNameFromTwoConnectionsAtOnceMakesOneItem) {
   EXPECT_EQ(catalog_->get_dataset(dataset_.id).value().items_count, kRounds);
 }
 
+TEST_P(CatalogTest, SharedSettingsKeepTheFirstValueStoredAcrossConnections) {
+  constexpr int kServers = 4;
+  std::vector<std::unique_ptr<Catalog>> catalogs;
+  for (int i = 0; i < kServers; ++i) catalogs.push_back(open_another().value());
+  std::barrier start(kServers);
+  std::vector<std::string> got(kServers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kServers; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto value = catalogs[i]->shared_setting("bucket_prefix", "proposal-" + std::to_string(i));
+      got[i] = value ? *value : "error: " + value.error().to_string();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(got[0].starts_with("proposal-")) << got[0];
+  for (const std::string& value : got) EXPECT_EQ(value, got[0]);
+  // Later proposals change nothing; other keys are separate.
+  EXPECT_EQ(catalog_->shared_setting("bucket_prefix", "late").value(), got[0]);
+  EXPECT_EQ(catalog_->shared_setting("preview_secret", "s").value(), "s");
+  EXPECT_EQ(catalog_->shared_setting("", "x").error().code, ErrorCode::InvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, CatalogTest, ::testing::Values(Engine::Sqlite), engine_name);
 INSTANTIATE_TEST_SUITE_P(Postgres, CatalogTest, ::testing::Values(Engine::Postgres), engine_name);
 

@@ -713,6 +713,10 @@ std::string random_prefix() {
 
 }  // namespace
 
+std::string generate_bucket_prefix() { return random_prefix(); }
+
+bool bucket_prefix_is_valid(std::string_view prefix) { return is_valid_bucket_prefix(prefix); }
+
 std::string_view to_string(Provider provider) noexcept {
   switch (provider) {
     case Provider::Http:
