@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
+
 #include <optional>
 #include <ostream>
 #include <string>
@@ -19,6 +21,7 @@ namespace stowage::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;  ///< the work failed (I/O, a refused request, ...)
 inline constexpr int kExitUsage = 2;   ///< bad usage or bad configuration
+inline constexpr int kExitBusy = 3;    ///< the same migration is running elsewhere (its lease)
 
 /// Prints `stowage: <message>` on stderr; returns `exit_code` for a one-line `return`.
 int fail(std::ostream& err, std::string_view message, int exit_code);
@@ -78,6 +81,9 @@ struct MigrateProjectOptions {
   bool dry_run = false;
   bool switch_partial = false;
   bool json = false;
+  /// How long the run's lease lasts unless renewed (`--lease`): a crashed run's lease is taken
+  /// over after it.
+  std::chrono::milliseconds lease_ttl{std::chrono::seconds(60)};
 };
 /// `stowage migrate project ID --to PREFIX|local`: moves a project's items between local storage
 /// and links (service/project_migration.hpp), acting on the catalog directly. Progress on
@@ -93,6 +99,7 @@ struct MigrateStorageOptions {
   bool dry_run = false;
   std::size_t concurrency = 8;
   bool json = false;
+  std::chrono::milliseconds lease_ttl{std::chrono::seconds(60)};  ///< as for a project
 };
 /// `stowage migrate storage --to TARGET`: copies every object of the instance's two buckets
 /// from the configured storage to the same buckets and keys at the target, verified by SHA-256

@@ -38,6 +38,20 @@ constexpr std::string_view kMigrateToHelp =
     "remote_links.yml (its provider, endpoint and credentials), or a link scheme such as s3:// "
     "(the connection that allows both buckets with it)";
 
+constexpr std::string_view kLeaseHelp =
+    "How long this run's lease (which refuses a second run of the same migration, here or on "
+    "another server) lasts unless renewed; a run that died is taken over after it";
+
+/// `--lease 60s` as milliseconds; at least one second.
+Result<std::chrono::milliseconds> lease_ttl(const std::string& text) {
+  auto seconds = config::parse_duration(text);
+  if (!seconds) return make_error(ErrorCode::InvalidArgument, "--lease: " + seconds.error().message);
+  if (seconds->count() < 1) {
+    return make_error(ErrorCode::InvalidArgument, "--lease must be at least 1s");
+  }
+  return std::chrono::milliseconds(*seconds);
+}
+
 constexpr std::string_view kMigrateProjectHelp =
     "Move a project's items between local storage and links: the docs' \"Migrating existing "
     "projects to Cloud Storage\", natively. With --to PREFIX, every item without a link is "
@@ -106,6 +120,7 @@ int run(int argc, char** argv) {
   CLI::App* migrate = app.add_subcommand("migrate", "Move bytes between storages.");
   migrate->require_subcommand(1);
   MigrateStorageOptions storage_options;
+  std::string storage_lease = "60s";
   CLI::App* migrate_storage = migrate->add_subcommand("storage", std::string(kMigrateStorageHelp));
   migrate_storage->add_option("--to", storage_options.to, std::string(kMigrateToHelp))
       ->required()
@@ -116,9 +131,13 @@ int run(int argc, char** argv) {
       ->add_option("--concurrency", storage_options.concurrency, "Objects copied at once")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  migrate_storage->add_option("--lease", storage_lease, std::string(kLeaseHelp))
+      ->type_name("DURATION")
+      ->capture_default_str();
   migrate_storage->add_flag("--json", storage_options.json,
                             "Print the summary as one JSON object on stdout");
   MigrateProjectOptions project_options;
+  std::string project_lease = "60s";
   CLI::App* migrate_project = migrate->add_subcommand("project", std::string(kMigrateProjectHelp));
   migrate_project->add_option("ID", project_options.project_id, "The project's id")->required();
   migrate_project->add_option("--to", project_options.to, std::string(kMigrateProjectToHelp))
@@ -141,6 +160,9 @@ int run(int argc, char** argv) {
                             "Plan: compare with the targets; copy and switch nothing");
   migrate_project->add_flag("--switch-partial", project_options.switch_partial,
                             "When some items fail, still switch the ones that were copied");
+  migrate_project->add_option("--lease", project_lease, std::string(kLeaseHelp))
+      ->type_name("DURATION")
+      ->capture_default_str();
   migrate_project->add_flag("--json", project_options.json,
                             "Print the report (counts, failed and changed items) as JSON on stdout");
   CLI::App* version = app.add_subcommand("version", "Print the version.");
@@ -182,9 +204,15 @@ int run(int argc, char** argv) {
     return run_links_import(cfg, import_options, std::cout, std::cerr);
   }
   if (migrate_storage->parsed()) {
+    auto ttl = lease_ttl(storage_lease);
+    if (!ttl) return fail(std::cerr, ttl.error().message, kExitUsage);
+    storage_options.lease_ttl = *ttl;
     return run_migrate_storage(cfg, storage_options, std::cout, std::cerr);
   }
   if (migrate_project->parsed()) {
+    auto ttl = lease_ttl(project_lease);
+    if (!ttl) return fail(std::cerr, ttl.error().message, kExitUsage);
+    project_options.lease_ttl = *ttl;
     if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }

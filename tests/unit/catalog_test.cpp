@@ -784,14 +784,14 @@ TEST_P(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
   // Back to what a version-2 catalog held: no content hash yet (nor the later settings).
   if (postgres()) {
     db_->query("DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN content_sha256; "
-               "DROP TABLE settings; DELETE FROM stowage_schema WHERE version > 2")
+               "DROP TABLE settings; DROP TABLE leases; DELETE FROM stowage_schema WHERE version > 2")
         .value();
   } else {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
                            "DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN "
-                           "content_sha256; DROP TABLE settings; PRAGMA user_version = 2",
+                           "content_sha256; DROP TABLE settings; DROP TABLE leases; PRAGMA user_version = 2",
                            nullptr, nullptr, nullptr),
               SQLITE_OK)
         << sqlite3_errmsg(db);
@@ -954,6 +954,61 @@ TEST_P(CatalogTest, SharedSettingsKeepTheFirstValueStoredAcrossConnections) {
   EXPECT_EQ(catalog_->shared_setting("bucket_prefix", "late").value(), got[0]);
   EXPECT_EQ(catalog_->shared_setting("preview_secret", "s").value(), "s");
   EXPECT_EQ(catalog_->shared_setting("", "x").error().code, ErrorCode::InvalidArgument);
+}
+
+TEST_P(CatalogTest, LeasesRefuseASecondHolderUntilReleasedOrExpired) {
+  using std::chrono::milliseconds;
+  const std::string name = "migrate project 7";
+  catalog_->take_lease(name, "host-a pid 1", milliseconds(60000)).value();
+  catalog_->take_lease(name, "host-a pid 1", milliseconds(60000)).value();  // renewed
+  auto refused = catalog_->take_lease(name, "host-b pid 2", milliseconds(60000));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::PreconditionFailed);
+  EXPECT_NE(refused.error().message.find("host-a pid 1"), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("already running"), std::string::npos);
+  // Only the holder releases; other names are other leases.
+  catalog_->release_lease(name, "host-b pid 2").value();
+  EXPECT_FALSE(catalog_->take_lease(name, "host-b pid 2", milliseconds(60000)));
+  catalog_->take_lease("migrate project 8", "host-b pid 2", milliseconds(60000)).value();
+  catalog_->release_lease(name, "host-a pid 1").value();
+  catalog_->take_lease(name, "host-b pid 2", milliseconds(60000)).value();
+
+  // A holder that dies stops renewing: its lease is taken over once expired.
+  catalog_->take_lease("migrate storage", "dead", milliseconds(30)).value();
+  EXPECT_FALSE(catalog_->take_lease("migrate storage", "alive", milliseconds(60000)));
+  std::this_thread::sleep_for(milliseconds(60));
+  catalog_->take_lease("migrate storage", "alive", milliseconds(60000)).value();
+  EXPECT_FALSE(catalog_->take_lease("migrate storage", "dead", milliseconds(60000)));
+}
+
+TEST_P(CatalogTest, OneOfSeveralConnectionsTakingALeaseAtOnceGetsIt) {
+  constexpr int kHolders = 4;
+  std::vector<std::unique_ptr<Catalog>> catalogs;
+  for (int i = 0; i < kHolders; ++i) catalogs.push_back(open_another().value());
+  for (int round = 0; round < 10; ++round) {
+    const std::string name = "lease " + std::to_string(round);
+    std::barrier start(kHolders);
+    std::vector<Status> results(kHolders);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kHolders; ++i) {
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        results[i] = catalogs[i]->take_lease(name, "holder " + std::to_string(i),
+                                             std::chrono::milliseconds(60000));
+      });
+    }
+    for (auto& t : threads) t.join();
+    int won = 0;
+    for (const Status& r : results) {
+      if (r) {
+        ++won;
+      } else {
+        EXPECT_EQ(r.error().code, ErrorCode::PreconditionFailed) << r.error().to_string();
+      }
+    }
+    EXPECT_EQ(won, 1) << name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, CatalogTest, ::testing::Values(Engine::Sqlite), engine_name);

@@ -3,6 +3,7 @@
 
 #include "stowage/base/error.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -339,6 +340,16 @@ class Catalog {
   /// kept as given, in the database: whoever reads the database may read them.
   virtual Result<std::string> shared_setting(const std::string& key,
                                              const std::string& proposed) = 0;
+
+  // --- Leases: work that must not run twice at once ---------------------------------------------
+  /// Takes the lease `name` (e.g. "migrate project 12") for `holder` until now + `ttl`, or
+  /// extends it when `holder` holds it already. A lease whose holder let it expire (it died, or
+  /// stalled) is taken over. PreconditionFailed, naming the holder and its expiry, while another
+  /// holder's lease runs. Times are the callers' clocks: servers must keep them in sync.
+  virtual Status take_lease(const std::string& name, const std::string& holder,
+                            std::chrono::milliseconds ttl) = 0;
+  /// Gives the lease up if `holder` holds it; otherwise does nothing.
+  virtual Status release_lease(const std::string& name, const std::string& holder) = 0;
 
   /// The teams that have at least one item using the blob, without repeats (empty when none
   /// does): who may see a blob's bytes, e.g. its previews.

@@ -372,12 +372,19 @@ UPDATE items SET content_sha256 = blob_sha256 WHERE blob_sha256 IS NOT NULL;
 CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS NOT NULL;
 )sql";
 
-// Version 4 (as SQLite's): settings shared by every server over one catalog.
+// Version 4 (as SQLite's): settings shared by every server over one catalog, and leases.
 constexpr std::string_view kSchemaSettings = R"sql(
 CREATE TABLE settings (
   key        TEXT COLLATE "C" PRIMARY KEY CHECK (key <> ''),
   value      TEXT NOT NULL,
   created_at TEXT COLLATE "C" NOT NULL
+);
+
+CREATE TABLE leases (
+  name       TEXT COLLATE "C" PRIMARY KEY CHECK (name <> ''),
+  holder     TEXT NOT NULL,
+  taken_at   TEXT COLLATE "C" NOT NULL,
+  expires_at TEXT COLLATE "C" NOT NULL
 );
 )sql";
 

@@ -1182,6 +1182,48 @@ class SqlCatalog final : public Catalog {
     });
   }
 
+  Status take_lease(const std::string& name, const std::string& holder,
+                    std::chrono::milliseconds ttl) override {
+    if (name.empty() || holder.empty()) return invalid("take lease: name and holder are required");
+    return write([&](Connection& conn) -> Status {
+      const auto now = std::chrono::system_clock::now();
+      const std::string now_text = iso_time(now);
+      {
+        // Inserted, or updated when it is ours or has expired; left alone otherwise.
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt,
+            conn.prepare("INSERT INTO leases (name, holder, taken_at, expires_at) "
+                         "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                         "holder = excluded.holder, expires_at = excluded.expires_at, "
+                         "taken_at = CASE WHEN leases.holder = excluded.holder "
+                         "THEN leases.taken_at ELSE excluded.taken_at END "
+                         "WHERE leases.holder = excluded.holder OR leases.expires_at < ?"));
+        STOWAGE_TRY(stmt.bind_all(name, holder, now_text, iso_time(now + ttl), now_text));
+        STOWAGE_TRY(stmt.run());
+      }
+      if (conn.changes() == 1) return {};
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn.prepare("SELECT holder, taken_at, expires_at FROM leases "
+                                            "WHERE name = ?"));
+      STOWAGE_TRY(stmt.bind(1, name));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return make_error(ErrorCode::Internal, "lease '" + name + "' vanished");
+      return make_error(ErrorCode::PreconditionFailed,
+                        name + " is already running: " + stmt.text(0) + " holds it since " +
+                            stmt.text(1) + " (the lease runs until " + stmt.text(2) +
+                            " unless renewed)");
+    });
+  }
+
+  Status release_lease(const std::string& name, const std::string& holder) override {
+    return write([&](Connection& conn) -> Status {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn.prepare("DELETE FROM leases WHERE name = ? AND holder = ?"));
+      STOWAGE_TRY(stmt.bind_all(name, holder));
+      return stmt.run();
+    });
+  }
+
  private:
   static Result<Blob> select_blob(Connection& conn, const std::string& sha256_hex) {
     STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,

@@ -394,13 +394,21 @@ UPDATE items SET content_sha256 = blob_sha256 WHERE blob_sha256 IS NOT NULL;
 CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS NOT NULL;
 )sql";
 
-// Version 4: settings shared by every server over one catalog (issue 14): the bucket prefix,
-// the preview-URL signing secret. Written once (insert if absent), read at start.
+// Version 4 (issue 14): settings shared by every server over one catalog (the bucket prefix,
+// the preview-URL signing secret; written once, insert if absent) and leases.
 constexpr std::string_view kSchemaSettings = R"sql(
 CREATE TABLE settings (
   key        TEXT PRIMARY KEY CHECK (key <> ''),
   value      TEXT NOT NULL,
   created_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Leases on work that must not run twice at once (migrations), taken over once expired.
+CREATE TABLE leases (
+  name       TEXT PRIMARY KEY CHECK (name <> ''),
+  holder     TEXT NOT NULL,
+  taken_at   TEXT NOT NULL,
+  expires_at TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql";
 
