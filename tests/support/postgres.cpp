@@ -6,13 +6,13 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <random>
 
 #include "stowage/config/config.hpp"
-#include "support/cloud_server.hpp"
 
 namespace stowage::testing {
 
@@ -51,8 +51,15 @@ bool running_in_ci() {
   return ci != nullptr && std::string(ci) == "true";
 }
 
-std::string postgres_server_url() {
-  const std::string file = test_server_env_file("STOWAGE_TEST_POSTGRES_ENV");
+std::string postgres_server_url(const char* env_var) {
+  // As test_server_env_file() finds it (cloud_server.hpp), without the store registry.
+  std::string file;
+  if (const char* env = std::getenv(env_var); env != nullptr && *env != '\0') {
+    file = env;
+  } else if (const char* dir = std::getenv("STOWAGE_TEST_SERVERS_DIR"); dir != nullptr) {
+    const std::filesystem::path candidate = std::filesystem::path(dir) / "postgres.env";
+    if (std::filesystem::exists(candidate)) file = candidate.string();
+  }
   if (file.empty()) return {};
   std::ifstream in(file);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

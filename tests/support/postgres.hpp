@@ -10,8 +10,9 @@ namespace stowage::testing {
 
 /// POSTGRES_URL (postgresql://user:password@127.0.0.1:PORT, no database) from the .env file
 /// that STOWAGE_TEST_POSTGRES_ENV or <STOWAGE_TEST_SERVERS_DIR>/postgres.env names; empty when
-/// there is none.
-std::string postgres_server_url();
+/// there is none. (TestServer puts its catalog there when STOWAGE_TEST_CATALOG_ENV names that
+/// file: the API suite on PostgreSQL.)
+std::string postgres_server_url(const char* env_var = "STOWAGE_TEST_POSTGRES_ENV");
 
 /// True when CI=true: a missing test server is then a failure, not a skip.
 bool running_in_ci();
