@@ -110,6 +110,16 @@ struct MigrateStorageOptions {
 int run_migrate_storage(config::Config config, const MigrateStorageOptions& options,
                         std::ostream& out, std::ostream& err);
 
+struct CatalogMigrateOptions {
+  std::string from;  ///< a DATABASE_URL, e.g. sqlite:data/stowage.db
+  std::string to;    ///< a DATABASE_URL, e.g. postgresql://...
+};
+/// `stowage catalog migrate --from URL --to URL`: copies the whole catalog (catalog_copy.hpp),
+/// progress on stderr, a table of rows and verification per table on stdout. 0 when every
+/// table is verified, 1 when one is not or the copy stopped (rerun to resume), 2 for bad usage.
+int run_catalog_migrate(const CatalogMigrateOptions& options, std::ostream& out,
+                        std::ostream& err);
+
 /// Prints `rows` under `header` in aligned columns separated by two spaces, with a dashed rule
 /// under the header.
 void print_table(std::ostream& out, const std::vector<std::string>& header,

@@ -117,6 +117,19 @@ int run(int argc, char** argv) {
   import->add_option("--dataset", import_options.dataset_id, "The dataset's id")->required();
   import->add_flag("--no-metadata", no_metadata,
                    "Do not read the objects for mime, size and dimensions");
+  CLI::App* catalog_cmd = app.add_subcommand("catalog", "Act on the catalog database.");
+  catalog_cmd->require_subcommand(1);
+  CatalogMigrateOptions catalog_options;
+  CLI::App* catalog_migrate = catalog_cmd->add_subcommand(
+      "migrate",
+      "Copy the whole catalog to another database (e.g. SQLite to PostgreSQL), verified by row "
+      "counts and a SHA-256 per table; rerun to resume");
+  catalog_migrate->add_option("--from", catalog_options.from, "Source DATABASE_URL (sqlite:PATH)")
+      ->required();
+  catalog_migrate
+      ->add_option("--to", catalog_options.to, "Target DATABASE_URL (postgresql://...)")
+      ->required();
+
   CLI::App* migrate = app.add_subcommand("migrate", "Move bytes between storages.");
   migrate->require_subcommand(1);
   MigrateStorageOptions storage_options;
@@ -178,6 +191,9 @@ int run(int argc, char** argv) {
     std::cout << "stowage " << STOWAGE_VERSION << '\n';
     return kExitOk;
   }
+
+  // Needs no configuration: both databases are on the command line.
+  if (catalog_migrate->parsed()) return run_catalog_migrate(catalog_options, std::cout, std::cerr);
 
   std::optional<std::string> env_option;
   if (app.count("--env") > 0) env_option = env_file;

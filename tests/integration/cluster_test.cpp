@@ -343,5 +343,168 @@ TEST_F(ClusterTest, TheSameNameFromEveryServerAtOnceMakesOneItem) {
   EXPECT_EQ(db_->query("SELECT count(*) FROM items").value(), "5");
 }
 
+
+// ---- stowage catalog migrate: a one-machine SQLite catalog onto PostgreSQL -----------------------
+
+class CatalogMigrateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string pg = postgres_server_url();
+    if (pg.empty()) {
+      if (running_in_ci()) FAIL() << "the test PostgreSQL is not running";
+      GTEST_SKIP() << "needs the postgres test server";
+    }
+    std::string pattern = (fs::temp_directory_path() / "stowage-catmig-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    db_.emplace(ScratchDatabase::create(pg).value());
+  }
+  void TearDown() override {
+    db_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  /// Starts `stowage catalog migrate --from ... --to ...`; output goes to files in dir_.
+  pid_t start_migrate(const std::string& from) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int out = ::open((dir_ / "out.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int err = ::open((dir_ / "err.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      ::execl(STOWAGE_BINARY, STOWAGE_BINARY, "catalog", "migrate", "--from", from.c_str(),
+              "--to", db_->url().c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    return pid;
+  }
+  int wait_exit(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::int64_t target_items() {
+    auto n = db_->query("SELECT count(*) FROM items");
+    return n && !n->empty() ? std::stoll(*n) : 0;  // before the schema exists: none
+  }
+
+  fs::path dir_;
+  std::optional<ScratchDatabase> db_;
+};
+
+TEST_F(CatalogMigrateTest, KilledAndRerunItCopiesEverythingVerifiedAndServesTheSame) {
+  constexpr int kItems = 40000;
+  const fs::path file = dir_ / "stowage.db";
+  std::string secret;
+  catalog::Id dataset_id = 0;
+  {
+    auto source = catalog::Catalog::open_sqlite(file).value();
+    secret = source->bootstrap().value()->secret;
+    const auto admin = source->find_user("admin").value();
+    const auto ws = source->list_workspaces(source->memberships(admin.id).value()[0].team.id, {})
+                        .value()
+                        .entities.at(0);
+    catalog::Project p;
+    p.workspace_id = ws.id;
+    p.name = "cars";
+    p.created_by = admin.id;
+    const auto project = source->create_project(p).value();
+    catalog::Dataset d;
+    d.project_id = project.id;
+    d.name = "train";
+    dataset_id = source->create_dataset(d).value().id;
+    catalog::Dataset child = d;
+    child.name = "nested";
+    child.parent_id = dataset_id;
+    source->create_dataset(child).value();
+    catalog::Blob blob;
+    blob.sha256_hex = std::string(64, 'a');
+    blob.size = 1234;
+    blob.mime = "image/png";
+    blob.bucket = "pfx-public";
+    blob.key = "images/original/aaaa.png";
+    source->put_blob(blob).value();
+    source->shared_setting("preview_secret", std::string(64, '5')).value();
+    for (int batch = 0; batch < kItems / 1000; ++batch) {
+      std::vector<catalog::NewItem> items;
+      for (int i = 0; i < 1000; ++i) {
+        catalog::NewItem item;
+        item.name = "img-" + std::to_string(batch * 1000 + i) + ".png";
+        if (i % 2 == 0) {
+          item.blob_sha256_hex = blob.sha256_hex;
+        } else {
+          item.link = "s3://bucket/" + item.name;
+          item.size = 7;
+        }
+        item.meta = R"({"n":)" + std::to_string(i) + "}";
+        items.push_back(std::move(item));
+      }
+      source->add_items(dataset_id, items, admin.id).value();
+    }
+  }
+  const std::string from = "sqlite:" + file.string();
+
+  // Killed in the middle of the items.
+  const pid_t first = start_migrate(from);
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (target_items() == 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(first, SIGKILL);
+  wait_exit(first);
+  const std::int64_t partial = target_items();
+  std::cout << "killed with " << partial << " of " << kItems << " items copied\n";
+  EXPECT_GT(partial, 0);
+  EXPECT_LT(partial, kItems) << "the copy finished before the kill: nothing to resume";
+
+  // The rerun goes on from there and verifies every table.
+  const pid_t second = start_migrate(from);
+  ASSERT_EQ(wait_exit(second), 0) << read_file(dir_ / "err.txt") << read_file(dir_ / "out.txt");
+  const std::string out = read_file(dir_ / "out.txt");
+  EXPECT_NE(out.find("Every table verified"), std::string::npos) << out;
+  EXPECT_EQ(out.find(" NO "), std::string::npos) << out;
+  EXPECT_NE(read_file(dir_ / "err.txt").find("progress: items"), std::string::npos);
+
+  // The same catalog on PostgreSQL: same ids, names, locations, tokens, settings.
+  auto source = catalog::Catalog::open_sqlite(file).value();
+  auto target = catalog::Catalog::open_postgres(db_->url()).value();
+  catalog::ListQuery q;
+  q.per_page = 20000;
+  for (q.page = 1; q.page <= 2; ++q.page) {
+    const auto a = source->list_items(dataset_id, std::nullopt, q).value();
+    const auto b = target->list_items(dataset_id, std::nullopt, q).value();
+    ASSERT_EQ(a.total, kItems);
+    ASSERT_EQ(b.total, kItems);
+    ASSERT_EQ(a.entities.size(), b.entities.size());
+    for (std::size_t i = 0; i < a.entities.size(); ++i) {
+      const auto& x = a.entities[i];
+      const auto& y = b.entities[i];
+      ASSERT_EQ(x.id, y.id);
+      EXPECT_EQ(x.name, y.name);
+      EXPECT_EQ(x.link, y.link);
+      EXPECT_EQ(x.blob_key, y.blob_key);
+      EXPECT_EQ(x.content_sha256_hex, y.content_sha256_hex);
+      EXPECT_EQ(x.meta, y.meta);
+      EXPECT_EQ(x.created_at, y.created_at);
+    }
+  }
+  EXPECT_EQ(target->list_datasets(source->get_dataset(dataset_id).value().project_id, true, {})
+                .value()
+                .total,
+            2);
+  EXPECT_EQ(target->authenticate(secret).value().user.login, "admin");
+  EXPECT_EQ(target->shared_setting("preview_secret", "other").value(), std::string(64, '5'));
+  // New rows get new ids, past the copied ones.
+  const auto added = target->add_items(dataset_id, {[] {
+                                         catalog::NewItem item;
+                                         item.name = "new.png";
+                                         item.link = "s3://bucket/new.png";
+                                         return item;
+                                       }()},
+                                       0)
+                         .value();
+  EXPECT_GT(added[0].id, kItems);
+}
+
 }  // namespace
 }  // namespace stowage::testing

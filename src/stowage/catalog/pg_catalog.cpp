@@ -34,7 +34,7 @@ Result<int> probe_postgres(const std::string& conninfo) {
   return *version;
 }
 
-Result<std::unique_ptr<Catalog>> Catalog::open_postgres(const std::string& conninfo) {
+Result<std::unique_ptr<sql::Pool>> open_postgres_pool(const std::string& conninfo) {
   const std::string where = config::redact_database_url(conninfo);
   auto first = pg::Connection::open(conninfo);
   if (!first) {
@@ -50,22 +50,32 @@ Result<std::unique_ptr<Catalog>> Catalog::open_postgres(const std::string& conni
       },
       pg::kPoolSize, std::move(*first),
       [](sql::Connection& conn) { return pg::schema_version(static_cast<pg::Connection&>(conn)); });
+  return pool;
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::open_postgres(const std::string& conninfo) {
+  STOWAGE_ASSIGN_OR_RETURN(auto pool, open_postgres_pool(conninfo));
   return make_sql_catalog(std::move(pool));
+}
+
+Result<std::unique_ptr<sql::Pool>> open_pool(const std::string& url) {
+  if (url.starts_with("sqlite:")) {
+    std::string_view path = std::string_view(url).substr(7);
+    if (path.starts_with("///")) path.remove_prefix(2);
+    if (path.empty()) return make_error(ErrorCode::InvalidArgument, "sqlite: the path is empty");
+    return open_sqlite_pool(std::filesystem::path(path));
+  }
+  if (is_postgres_url(url)) return open_postgres_pool(url);
+  return make_error(ErrorCode::InvalidArgument,
+                    "not a database URL: " + config::redact_database_url(url) +
+                        " (use sqlite:PATH or postgresql://user:password@host/db)");
 }
 
 Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& url,
                                                const std::filesystem::path& default_file) {
   if (url.empty()) return open_sqlite(default_file);
-  if (url.starts_with("sqlite:")) {
-    std::string_view path = std::string_view(url).substr(7);
-    if (path.starts_with("///")) path.remove_prefix(2);
-    if (path.empty()) return make_error(ErrorCode::InvalidArgument, "sqlite: the path is empty");
-    return open_sqlite(std::filesystem::path(path));
-  }
-  if (is_postgres_url(url)) return open_postgres(url);
-  return make_error(ErrorCode::InvalidArgument,
-                    "not a database URL: " + config::redact_database_url(url) +
-                        " (use sqlite:PATH or postgresql://user:password@host/db)");
+  STOWAGE_ASSIGN_OR_RETURN(auto pool, open_pool(url));
+  return make_sql_catalog(std::move(pool));
 }
 
 }  // namespace stowage::catalog

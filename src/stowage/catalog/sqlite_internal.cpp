@@ -464,7 +464,7 @@ Status migrate(Connection& conn, const std::filesystem::path& file) {
 
 namespace stowage::catalog {
 
-Result<std::unique_ptr<Catalog>> Catalog::open_sqlite(const std::filesystem::path& file) {
+Result<std::unique_ptr<sql::Pool>> open_sqlite_pool(const std::filesystem::path& file) {
   if (file.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(file.parent_path(), ec);
@@ -486,6 +486,11 @@ Result<std::unique_ptr<Catalog>> Catalog::open_sqlite(const std::filesystem::pat
       },
       sqlite::kPoolSize, std::move(first),
       [](sql::Connection& conn) { return sqlite::user_version(static_cast<sqlite::Connection&>(conn)); });
+  return pool;
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::open_sqlite(const std::filesystem::path& file) {
+  STOWAGE_ASSIGN_OR_RETURN(auto pool, open_sqlite_pool(file));
   return make_sql_catalog(std::move(pool));
 }
 
