@@ -170,7 +170,13 @@ Result<catalog::ListQuery> list_query(const Params& p) {
       const json::value* value = fp.get("value");
       if (value == nullptr) return bad_request("filter on '" + filter.field + "' has no 'value'");
       auto push = [&](const json::value& v) -> Status {
-        if (v.is_string()) {
+        if (v.is_string() && filter.field == "hash") {
+          // The SDK's hashes are base64 (sha256); the catalog keeps hex.
+          auto hex = service::Service::hash_base64_to_hex(v.get_string());
+          if (!hex) return bad_request("filter on 'hash': '" + std::string(v.get_string()) +
+                                       "' is not a base64 SHA-256");
+          filter.values.emplace_back(std::move(*hex));
+        } else if (v.is_string()) {
           filter.values.emplace_back(std::string(v.get_string()));
         } else if (v.is_int64() || v.is_uint64()) {
           STOWAGE_ASSIGN_OR_RETURN(auto n, Params::as_int(v, filter.field));
@@ -357,8 +363,15 @@ json::value item_json(const catalog::Item& i, const std::string& base_url,
           base_url + std::string(kSdkPreviewPrefix) + path + "?" + options.sign_preview(path);
     }
   } else {
-    o["pathOriginal"] = nullptr;
-    o["fullStorageUrl"] = i.link ? json::value(*i.link) : json::value(nullptr);
+    // A linked image is previewed through the server (its storage cache), like a stored one:
+    // the SDK's preview_url() and resize_image_url() work on its fullStorageUrl unchanged.
+    const std::string path = std::string(kLinkedImageSource) + std::to_string(i.id);
+    o["pathOriginal"] = path;
+    o["fullStorageUrl"] = base_url + path;
+    if (options.sign_preview) {
+      o["previewUrl"] =
+          base_url + std::string(kSdkPreviewPrefix) + path + "?" + options.sign_preview(path);
+    }
   }
   o["tags"] = json::array{};
   o["createdBy"] = i.created_by_login;

@@ -8,15 +8,17 @@ Result<std::unique_ptr<Caches>> Caches::open(const config::Config& config,
                                              std::optional<std::string> signing_secret) {
   std::unique_ptr<Caches> c(new Caches(store));
   const auto root = config.data_path / "cache";
+  // Open on every provider: linked objects are remote even when the instance's buckets are not.
+  if (config.cache_storage_bytes > 0) {
+    STOWAGE_ASSIGN_OR_RETURN(c->storage_cache_,
+                             cache::DiskCache::open({.dir = root / "storage",
+                                                     .max_bytes = config.cache_storage_bytes,
+                                                     .expires = config.cache_storage_expires,
+                                                     .name = "storage",
+                                                     .metrics = &c->metrics_}));
+  }
+  c->revalidate_links_ = config.cache_storage_revalidate;
   if (remote) {
-    if (config.cache_storage_bytes > 0) {
-      STOWAGE_ASSIGN_OR_RETURN(c->storage_cache_,
-                               cache::DiskCache::open({.dir = root / "storage",
-                                                       .max_bytes = config.cache_storage_bytes,
-                                                       .expires = config.cache_storage_expires,
-                                                       .name = "storage",
-                                                       .metrics = &c->metrics_}));
-    }
     c->caching_ = std::make_unique<cache::CachingStore>(
         store, c->storage_cache_.get(), std::string(config::to_string(config.provider)),
         &c->metrics_);
@@ -46,6 +48,19 @@ void Caches::configure(service::ServiceOptions& options) const {
   options.sign_preview = [signer](std::string_view path) {
     return signer->query(path, std::chrono::system_clock::now());
   };
+}
+
+void Caches::cache_links(links::LinkResolver& resolver) {
+  resolver.set_store_wrapper([this](std::shared_ptr<store::ObjectStore> store,
+                                    const links::Connection* connection)
+                                 -> std::shared_ptr<store::ObjectStore> {
+    if (connection != nullptr && connection->provider == "fs") return store;  // local bytes
+    // Counted as the remote they are even with the cache off.
+    return std::make_shared<cache::CachingStore>(
+        std::move(store), storage_cache_.get(),
+        "link:" + (connection ? connection->name : std::string("public-url")), &metrics_,
+        cache::CachingOptions{.revalidate_after = revalidate_links_});
+  });
 }
 
 void Caches::attach(service::Service& service, ServerOptions& options) {

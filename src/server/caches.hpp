@@ -7,19 +7,22 @@
 #include "server/previews.hpp"
 #include "server/server.hpp"
 #include "stowage/config/config.hpp"
+#include "stowage/links/link_resolver.hpp"
 
 namespace stowage::server {
 
 /// What `stowage serve` adds around the store and the service for issue 7: the metrics
-/// registry, the storage cache (DATA_PATH/cache/storage, remote providers only: the local
-/// store's bytes are local already), the preview cache (DATA_PATH/cache/previews), the preview
-/// URL signer (secret in DATA_PATH/preview-secret, mode 0600) and the previews handler.
-/// CACHE_STORAGE_SIZE=0 or CACHE_PREVIEWS_SIZE=0 turns that cache off. Built in three steps
-/// because the service sits in the middle:
+/// registry, the storage cache (DATA_PATH/cache/storage: the bytes of a remote provider's
+/// buckets, and of linked objects on every provider but `fs`, whose bytes are local already),
+/// the preview cache (DATA_PATH/cache/previews), the preview URL signer (secret in
+/// DATA_PATH/preview-secret, mode 0600) and the previews handler. CACHE_STORAGE_SIZE=0 or
+/// CACHE_PREVIEWS_SIZE=0 turns that cache off. Built in steps because the service sits in the
+/// middle:
 /// ```
 ///   auto caches = Caches::open(config, *store, config.provider != config::Provider::Http);
 ///   caches->configure(service_options);
 ///   service::Service service(catalog, caches->store(), service_options);
+///   caches->cache_links(resolver);
 ///   caches->attach(service, server_options);
 /// ```
 /// Must outlive the service and the server.
@@ -37,6 +40,10 @@ class Caches {
   store::ObjectStore& store() noexcept { return caching_ ? *caching_ : store_; }
   /// Lets the API sign previewUrl.
   void configure(service::ServiceOptions& options) const;
+  /// Puts the storage cache in front of every link store the resolver opens (but `fs`), keyed
+  /// by connection, bucket and key, revalidated after CACHE_STORAGE_REVALIDATE. Links are the
+  /// main source of remote reads: the docs' caching promise is about them most of all.
+  void cache_links(links::LinkResolver& resolver);
   /// Creates the previews handler and points the server options at it and at the metrics.
   void attach(service::Service& service, ServerOptions& options);
 
@@ -49,6 +56,7 @@ class Caches {
   explicit Caches(store::ObjectStore& store) : store_(store) {}
 
   store::ObjectStore& store_;
+  std::chrono::seconds revalidate_links_{3600};
   metrics::Registry metrics_;
   std::unique_ptr<cache::DiskCache> storage_cache_;
   std::unique_ptr<cache::DiskCache> preview_cache_;

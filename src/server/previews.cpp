@@ -106,6 +106,10 @@ Result<Reply> Previews::serve(std::string_view target, const std::string& api_to
     return serve_video_frame(request, stream, expires, signature, api_token);
   }
 
+  if (std::string_view(request.source).starts_with(kLinkedImageSource)) {
+    return serve_linked_image(request, expires, signature, api_token);
+  }
+
   // The source: a stored blob of this instance, in one of its two buckets.
   const std::string_view source = request.source;
   const auto slash = source.find('/', 1);
@@ -143,7 +147,7 @@ Result<Reply> Previews::serve(std::string_view target, const std::string& api_to
 
   auto render = [&]() -> Result<preview::Rendered> {
     const auto started = std::chrono::steady_clock::now();
-    STOWAGE_ASSIGN_OR_RETURN(auto original, open_original(object));
+    STOWAGE_ASSIGN_OR_RETURN(auto original, open_original(service_.store(), storage_cache_, object));
     STOWAGE_ASSIGN_OR_RETURN(auto rendered,
                              preview::render_preview(original, request.options, options_.limits));
     if (rendered_) rendered_->inc();
@@ -198,19 +202,9 @@ Result<Reply> Previews::serve_video_frame(const preview::PreviewPath& request,
   const auto [end, ec] = std::from_chars(processing.data(), processing.data() + processing.size(), id);
   if (ec != std::errc() || end != processing.data() + processing.size()) return not_found;
 
-  service::ItemSource item;
-  if (!signature.empty() || !expires.empty()) {
-    if (signer_ == nullptr) {
-      return make_error(ErrorCode::PermissionDenied, "signed preview URLs are not enabled");
-    }
-    STOWAGE_TRY(signer_->verify(source, expires, signature, std::chrono::system_clock::now()));
-    auto found = service_.catalog().get_item(id);
-    if (!found) return found.error().code == ErrorCode::NotFound ? not_found : found.error();
-    STOWAGE_ASSIGN_OR_RETURN(item, service_.locate(std::move(*found)));
-  } else {
-    STOWAGE_ASSIGN_OR_RETURN(auto who, service_.authenticate(api_token));
-    STOWAGE_ASSIGN_OR_RETURN(item, service_.item_source(who, id));
-  }
+  auto found = item_for(source, id, expires, signature, api_token);
+  if (!found) return found.error().code == ErrorCode::NotFound ? not_found : found.error();
+  service::ItemSource& item = *found;
   if (!item.item.mime.starts_with("video/")) return not_found;
   // The item's own stream unless the URL names another one (the SDK always sends 0).
   int stream = 0;
@@ -256,14 +250,65 @@ Result<Reply> Previews::serve_video_frame(const preview::PreviewPath& request,
   return cached_reply(key, render);
 }
 
-Result<io::File> Previews::open_original(const store::ObjectPath& path) {
-  auto& store = service_.store();
+Result<service::ItemSource> Previews::item_for(std::string_view source, catalog::Id id,
+                                               const std::string& expires,
+                                               const std::string& signature,
+                                               const std::string& api_token) {
+  if (!signature.empty() || !expires.empty()) {
+    if (signer_ == nullptr) {
+      return make_error(ErrorCode::PermissionDenied, "signed preview URLs are not enabled");
+    }
+    STOWAGE_TRY(signer_->verify(source, expires, signature, std::chrono::system_clock::now()));
+    STOWAGE_ASSIGN_OR_RETURN(auto found, service_.catalog().get_item(id));
+    return service_.locate(std::move(found));
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto who, service_.authenticate(api_token));
+  return service_.item_source(who, id);
+}
+
+Result<Reply> Previews::serve_linked_image(const preview::PreviewPath& request,
+                                           const std::string& expires,
+                                           const std::string& signature,
+                                           const std::string& api_token) {
+  const std::string_view source = request.source;
+  const std::string_view digits = source.substr(kLinkedImageSource.size());
+  const auto not_found = make_error(ErrorCode::NotFound, "no linked image at that path");
+  catalog::Id id = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
+    return not_found;
+  }
+  auto item = item_for(source, id, expires, signature, api_token);
+  if (!item) return item.error().code == ErrorCode::NotFound ? not_found : item.error();
+  if (!item->item.link || !item->store || !item->item.mime.starts_with("image/")) return not_found;
+
+  store::ObjectStore& store = *item->store;
+  // The cached copy's version when it is fresh (or the remote is down): no remote request.
+  STOWAGE_ASSIGN_OR_RETURN(auto info, store.stat(item->path));
+  auto* caching = dynamic_cast<cache::CachingStore*>(&store);
+  auto render = [&]() -> Result<preview::Rendered> {
+    const auto started = std::chrono::steady_clock::now();
+    STOWAGE_ASSIGN_OR_RETURN(auto original, open_original(store, caching, item->path));
+    STOWAGE_ASSIGN_OR_RETURN(auto rendered,
+                             preview::render_preview(original, request.options, options_.limits));
+    if (rendered_) rendered_->inc();
+    if (render_seconds_) render_seconds_->observe(std::chrono::steady_clock::now() - started);
+    return rendered;
+  };
+  // A link's bytes may change in place: their version is in the key.
+  return cached_reply("link\n" + *item->item.link + "\n" + info.etag + "\n" +
+                          std::to_string(info.size) + "\n" + request.options.canonical(),
+                      render);
+}
+
+Result<io::File> Previews::open_original(store::ObjectStore& store, cache::CachingStore* caching,
+                                         const store::ObjectPath& path) {
   if (store.capabilities().native_files) {
     STOWAGE_ASSIGN_OR_RETURN(auto native, store.native_file(path));
     return io::File::open_read(native.path);
   }
-  if (storage_cache_ != nullptr && storage_cache_->cache() != nullptr) {
-    auto cached = storage_cache_->open_cached(path);
+  if (caching != nullptr && caching->cache() != nullptr) {
+    auto cached = caching->open_cached(path);
     if (cached) return std::move(cached->file);
     if (cached.error().code != ErrorCode::TooLarge) return cached.error();
   }

@@ -35,6 +35,9 @@ inline constexpr std::string_view kSdkVideoPreviewPrefix =
 inline constexpr std::string_view kVideoFrameSource = "/image-converter/videoframe/";
 /// A video item's processingPath: this and its id.
 inline constexpr std::string_view kVideoProcessingPrefix = "v/";
+/// The pathOriginal of a linked image: this and its item id. Its bytes are wherever the link
+/// points; the previews handler makes them from the storage cache's copy.
+inline constexpr std::string_view kLinkedImageSource = "/links/";
 
 struct Reply {
   int status = 200;
@@ -55,13 +58,14 @@ struct PreviewsOptions {
 /// Answers `GET /previews/<signature>/<options>/plain/<source>` (preview::parse_preview_path).
 ///
 /// - **Who may see it.** The source must be a stored blob ("/<prefix>-public/images/original/
-///   .../<sha256>.<ext>") of an item in one of the caller's teams: the caller is the owner of the
+///   .../<sha256>.<ext>") of an item in one of the caller's teams, a linked image of the caller's
+///   teams ("/links/<item id>"), or a frame of a video item: the caller is the owner of the
 ///   `x-api-key` token, or, with `?expires=&signature=` (what the API's previewUrl carries),
 ///   whoever the API handed the signed URL to. Anything else is refused: both buckets are private.
-/// - **Where from.** The preview cache (key: blob sha256 + normalized options); on a miss the
-///   original is read from a local file: the local store's, or the storage cache's entry (filled
-///   on a miss, and then the remote is not asked again: the docs' "Frontend caching" rule), or,
-///   with the storage cache off, a spooled copy.
+/// - **Where from.** The preview cache (key: blob sha256, or link and etag, + normalized
+///   options); on a miss the original is read from a local file: the local store's, or the
+///   storage cache's entry (filled on a miss, and then the remote is not asked again: the docs'
+///   "Frontend caching" rule, for links too), or, with the storage cache off, a spooled copy.
 /// Thread-safe; handle() blocks.
 class Previews {
  public:
@@ -80,7 +84,18 @@ class Previews {
 
  private:
   Result<Reply> serve(std::string_view target, const std::string& api_token);
-  Result<io::File> open_original(const store::ObjectPath& path);
+  /// A local file of an original: the store's own, the storage cache's entry (`caching`, may
+  /// be null), or a spooled copy.
+  Result<io::File> open_original(store::ObjectStore& store, cache::CachingStore* caching,
+                                 const store::ObjectPath& path);
+  /// The item `source` names by id, if the caller may see it: by a signature of `source`, or by
+  /// the token's teams.
+  Result<service::ItemSource> item_for(std::string_view source, catalog::Id id,
+                                       const std::string& expires, const std::string& signature,
+                                       const std::string& api_token);
+  /// A linked image (`/links/<id>`), by token or signature.
+  Result<Reply> serve_linked_image(const preview::PreviewPath& request, const std::string& expires,
+                                   const std::string& signature, const std::string& api_token);
   /// A frame of a video item (`image-converter/videoframe/<position>/v/<id>`), by token or
   /// signature, from the preview cache or decoded with FFmpeg.
   Result<Reply> serve_video_frame(const preview::PreviewPath& request,

@@ -93,6 +93,7 @@ int serve(const config::Config& config) {
   store::http_links::PublicUrlOptions url_options;
   url_options.allow_private_networks = config.links_allow_private_networks;
   links::LinkResolver resolver(std::move(*remote_links), url_options);
+  (*caches)->cache_links(resolver);
   service.set_link_resolver(&resolver);
   if (!resolver.config()->connections.empty()) {
     spdlog::info("links: {} connection(s) from {}", resolver.config()->connections.size(),

@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "server/api.hpp"
+#include "stowage/cache/caching_store.hpp"
 #include "server/multipart.hpp"
 #include "server/previews.hpp"
 #include "server/range.hpp"
@@ -569,18 +570,37 @@ struct Server::Impl {
                           static_cast<off_t>(std::min<std::uint64_t>(o.size, 8 << 20)),
                           POSIX_FADV_WILLNEED);
         }
-      } else if (!d.sha256_base64.empty()) {
-        // A stored blob is content-addressed: the catalog's size is the object's size, and a
-        // round trip to the remote for it would only add latency.
-        o.size = d.size;
       } else {
-        STOWAGE_ASSIGN_OR_RETURN(auto info, store.stat(d.path));
-        o.size = info.size;
+        STOWAGE_TRY(open_remote(store, d, o));
       }
       o.download = std::move(d);
       out.push_back(std::move(o));
     }
     return out;
+  }
+
+  /// An object of a store without local files. A storage-cache hit is a local file all the
+  /// same, sent with sendfile(2) like one; otherwise only its size is known now, and a reader is
+  /// opened when the body is sent.
+  Status open_remote(store::ObjectStore& store, const Download& d, OpenedObject& o) {
+    if (auto* caching = dynamic_cast<cache::CachingStore*>(&store)) {
+      STOWAGE_ASSIGN_OR_RETURN(auto hit, caching->cached_file(d.path));
+      if (hit) {
+        o.file = std::move(hit->file);
+        o.size = hit->info.size;
+        ::posix_fadvise(o.file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
+        return {};
+      }
+    }
+    if (!d.sha256_base64.empty()) {
+      // A stored blob is content-addressed: the catalog's size is the object's size, and a
+      // round trip to the remote for it would only add latency.
+      o.size = d.size;
+      return {};
+    }
+    STOWAGE_ASSIGN_OR_RETURN(auto info, store.stat(d.path));
+    o.size = info.size;
+    return {};
   }
 
   /// Sends [offset, offset + length) of an opened object on the socket.
@@ -600,7 +620,10 @@ struct Server::Impl {
     // small pieces), so a worker trip moves a megabyte, not a few kilobytes.
     auto reader = co_await offload([&]() {
       store::ObjectStore& store = object.download.store ? *object.download.store : service.store();
-      return store.open_read(object.download.path, {.range = store::ByteRange{offset, length}});
+      // A whole object is asked for as such: the storage cache fills on whole reads only.
+      store::ReadOptions read;
+      if (offset != 0 || length != object.size) read.range = store::ByteRange{offset, length};
+      return store.open_read(object.download.path, read);
     });
     if (!reader) co_return reader.error();
     io::Reader& source = **reader;

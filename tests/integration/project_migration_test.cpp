@@ -276,6 +276,7 @@ class ProjectMigrationTest : public ::testing::Test {
       if (e.blob) {
         EXPECT_EQ(item.link, expected_link(prefix, s, e, nested));
         EXPECT_FALSE(item.blob_sha256_hex.has_value());
+        EXPECT_EQ(item.content_sha256_hex, *e.blob);  // the same image, moved (issue 13)
         const auto blob = cat().get_blob(*e.blob).value();
         EXPECT_TRUE(server_.store().stat({blob.bucket, blob.key})) << "source bytes removed";
         auto target = resolver_->resolve(*item.link).value();

@@ -409,7 +409,9 @@ TEST_F(VideoLinksTest, SetRemoteSwitchesItemsAllOrNothing) {
   EXPECT_TRUE(r.json().at("success").as_bool());
   const auto info = api_.call("videos.info", {{"id", a.at("id")}}).json();
   EXPECT_EQ(info.at("link").as_string(), "fs://videos/moved/a.mp4");
-  EXPECT_TRUE(info.at("hash").is_null());
+  // The same video at a new place: its hash and metadata stay (issue 13).
+  EXPECT_EQ(info.at("hash"), a.at("hash"));
+  EXPECT_EQ(info.at("hash").as_string(), sdk_hash(mp4));
   EXPECT_EQ(info.at("fileMeta").at("framesCount"), a.at("fileMeta").at("framesCount"));
   // Served from the link now; the stored bytes stay where they were.
   fs::remove(folder_ / "moved" / "a.mp4");
@@ -439,6 +441,9 @@ TEST_F(VideoLinksTest, SetRemoteOfImages) {
   auto info = api_.call("images.info", {{"id", id}}).json();
   EXPECT_EQ(info.at("link").as_string(), "fs://videos/img/x.png");
   EXPECT_EQ(info.at("size").to_number<std::size_t>(), png.size());
+  EXPECT_EQ(info.at("hash").as_string(), sdk_hash(png));
+  EXPECT_EQ(info.at("width").to_number<int>(), 40);
+  EXPECT_EQ(info.at("height").to_number<int>(), 30);
   EXPECT_EQ(api_.call("images.download", {{"id", id}}).body, png);
 }
 

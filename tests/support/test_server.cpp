@@ -5,6 +5,7 @@
 #include <vips/vips.h>
 
 #include <atomic>
+#include <fstream>
 #include <random>
 #include <stdexcept>
 
@@ -28,11 +29,14 @@ std::filesystem::path make_temp_dir() {
 
 }  // namespace
 
-TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds cache_ttl)
-    : dir_(make_temp_dir()) {
+TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds cache_ttl,
+                       TestServerSetup setup)
+    : dir_(setup.dir.empty() ? make_temp_dir() : setup.dir), keep_dir_(!setup.dir.empty()) {
+  std::filesystem::create_directories(dir_);
   config::LoadOptions load;
   load.cwd = dir_;
-  load.environment = {{"DATA_PATH", (dir_ / "data").string()}};
+  load.environment = std::move(setup.environment);
+  load.environment["DATA_PATH"] = (dir_ / "data").string();
   if (const char* env = std::getenv("STOWAGE_TEST_STORE_ENV"); env != nullptr && *env != '\0') {
     load.env_file = env;
   } else {
@@ -42,8 +46,10 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
   config::resolve_bucket_prefix(config).value();
   public_bucket_ = config.public_bucket();
   // STOWAGE_TEST_CATALOG_ENV (the postgres fixture's .env): the catalog is a database of its
-  // own on the test PostgreSQL (the API suite run once on that engine).
-  if (const char* env = std::getenv("STOWAGE_TEST_CATALOG_ENV"); env != nullptr && *env != '\0') {
+  // own on the test PostgreSQL (the API suite run once on that engine). A server restarted
+  // over a kept folder keeps its SQLite catalog there.
+  if (const char* env = std::getenv("STOWAGE_TEST_CATALOG_ENV");
+      env != nullptr && *env != '\0' && !keep_dir_) {
     const std::string server = postgres_server_url("STOWAGE_TEST_CATALOG_ENV");
     if (server.empty()) throw std::runtime_error("STOWAGE_TEST_CATALOG_ENV: no test PostgreSQL");
     auto db = std::make_shared<ScratchDatabase>(ScratchDatabase::create(server).value());
@@ -53,8 +59,13 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
     catalog_ = catalog::Catalog::open_sqlite(dir_ / "stowage.db").value();
   }
   auto issued = catalog_->bootstrap().value();
-  if (!issued) throw std::runtime_error("bootstrap issued no token");
-  admin_token_ = issued->secret;
+  const auto token_file = dir_ / "admin-token";
+  if (issued) {
+    admin_token_ = issued->secret;
+    std::ofstream(token_file) << admin_token_;
+  } else if (!(std::ifstream(token_file) >> admin_token_)) {
+    throw std::runtime_error("bootstrap issued no token and none was kept");
+  }
   store_ = store::open_configured_store(config).value();
   const bool remote = config.provider != config::Provider::Http;
   caches_ = server::Caches::open(config, *store_, remote).value();
@@ -84,6 +95,7 @@ TestServer::~TestServer() {
   store_.reset();
   catalog_.reset();
   database_.reset();
+  if (keep_dir_) return;
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
@@ -102,6 +114,7 @@ std::size_t TestServer::objects_with_hash(const std::string& hash) {
 void TestServer::enable_links(links::RemoteLinks config,
                               store::http_links::PublicUrlOptions url_options) {
   links_ = std::make_unique<links::LinkResolver>(std::move(config), url_options);
+  caches_->cache_links(*links_);  // as `stowage serve` does
   service_->set_link_resolver(links_.get());
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -20,12 +21,22 @@ namespace stowage::testing {
 /// STOWAGE_TEST_STORE_ENV names a .env file (written by a test-server script such as
 /// scripts/test-servers/radosgw.sh), the provider that file configures: so the same API tests
 /// run unchanged against every provider. Everything local is removed on destruction.
+/// Where a TestServer keeps its data, for tests that restart it.
+struct TestServerSetup {
+  /// The data folder; empty: a fresh temp folder, removed with the server. Given: kept, so
+  /// that a server made again over it is a restart (the admin token is kept in it too).
+  std::filesystem::path dir;
+  /// Variables added to the configuration (e.g. CACHE_STORAGE_REVALIDATE).
+  std::map<std::string, std::string> environment;
+};
+
 class TestServer {
  public:
   /// `cache_ttl` is how long tokens and item locations are remembered (0: never, so that every
   /// request goes to the catalog).
   explicit TestServer(server::ServerOptions options = {},
-                      std::chrono::milliseconds cache_ttl = std::chrono::milliseconds(0));
+                      std::chrono::milliseconds cache_ttl = std::chrono::milliseconds(0),
+                      TestServerSetup setup = {});
   ~TestServer();
 
   unsigned short port() const { return port_; }
@@ -53,6 +64,7 @@ class TestServer {
 
  private:
   std::filesystem::path dir_;
+  bool keep_dir_ = false;
   std::shared_ptr<void> database_;  ///< a ScratchDatabase when the catalog is on PostgreSQL
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<store::ObjectStore> store_;

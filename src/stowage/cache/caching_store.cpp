@@ -313,9 +313,12 @@ Result<std::optional<ObjectInfo>> CachingStore::fresh_entry(const ObjectPath& pa
   if (!remote_failed(current.error())) return current.error();
   count_revalidation("failed");
   if (stale_served_) stale_served_->inc();
-  // Trusted again for kStaleRetry, so that a remote that is down is not asked on every read.
+  // Trusted again for kStaleRetry (or the interval, if shorter), so that a remote that is down
+  // is not asked on every read.
+  const auto trust = std::min<std::chrono::system_clock::duration>(kStaleRetry,
+                                                                   *options_.revalidate_after);
   (void)cache_->set_meta(
-      key, encode_object_meta(entry->info, now - *options_.revalidate_after + kStaleRetry));
+      key, encode_object_meta(entry->info, now - *options_.revalidate_after + trust));
   return std::optional(std::move(entry->info));
 }
 
@@ -370,17 +373,44 @@ Result<CachedObject> CachingStore::get(const ObjectPath& path,
   }
 }
 
+Result<std::optional<CachedObject>> CachingStore::cached_file(const ObjectPath& path) {
+  if (!cache_) return std::optional<CachedObject>();
+  const std::string key = key_of(path);
+  STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key));
+  if (!fresh) return std::optional<CachedObject>();
+  STOWAGE_ASSIGN_OR_RETURN(auto hit, cache_->find(key));
+  if (!hit) return std::optional<CachedObject>();
+  return std::optional(CachedObject{std::move(*fresh), std::move(hit->file)});
+}
+
 Result<CachedObject> CachingStore::open_cached(const ObjectPath& path) {
   return get(path, std::nullopt);
 }
 
 Result<ObjectInfo> CachingStore::stat(const ObjectPath& path) {
-  if (cache_) {
-    STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key_of(path)));
-    if (fresh) return std::move(*fresh);
+  if (!cache_) {
+    count_request("stat");
+    return remote_.stat(path);
   }
+  const std::string key = key_of(path);
+  STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key));
+  if (fresh) return std::move(*fresh);
   count_request("stat");
-  return remote_.stat(path);
+  STOWAGE_ASSIGN_OR_RETURN(auto info, remote_.stat(path));
+  std::lock_guard lock(recent_mutex_);
+  if (recent_stats_.size() >= kRecentStats) recent_stats_.clear();
+  recent_stats_[key] = {info, std::chrono::steady_clock::now()};
+  return info;
+}
+
+std::optional<ObjectInfo> CachingStore::recent_stat(const std::string& key) {
+  std::lock_guard lock(recent_mutex_);
+  const auto it = recent_stats_.find(key);
+  if (it == recent_stats_.end()) return std::nullopt;
+  auto [info, when] = std::move(it->second);
+  recent_stats_.erase(it);
+  if (std::chrono::steady_clock::now() - when > kRecentStatAge) return std::nullopt;
+  return info;
 }
 
 Result<std::unique_ptr<io::Reader>> CachingStore::direct_read(const ObjectPath& path,
@@ -418,17 +448,25 @@ Result<std::unique_ptr<io::Reader>> CachingStore::open_read(const ObjectPath& pa
     }
   }
   // A miss. A read from the start follows the object's fill (starting one); others go around.
-  std::optional<ObjectInfo> known;
-  if (options.range) {
+  // The stat a caller made just before (a download sizes its answer first) need not be made
+  // again.
+  std::optional<ObjectInfo> known = recent_stat(key);
+  if (options.range && !known) {
     if (options.range->offset != 0) return direct_read(path, options);
     if (options.range->length) {
       // A header read (link metadata) must not fetch the whole object: only a read of all of it
       // fills.
       count_request("stat");
       STOWAGE_ASSIGN_OR_RETURN(known, remote_.stat(path));
-      if (*options.range->length < known->size) return direct_read(path, options);
     }
   }
+  if (known && options.range) {
+    if (options.range->offset != 0) return direct_read(path, options);
+    if (options.range->length.value_or(known->size) < known->size) {
+      return direct_read(path, options);
+    }
+  }
+  if (known && known->size > cache_->max_entry_bytes()) return direct_read(path, options);
   if (options.if_match && (!known || *options.if_match != known->etag)) {
     return direct_read(path, options);
   }

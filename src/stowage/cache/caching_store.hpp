@@ -95,6 +95,11 @@ class CachingStore final : public store::ObjectStore {
   /// Unsupported when the cache is off.
   Result<CachedObject> open_cached(const store::ObjectPath& path);
 
+  /// The object's entry as an open local file when it is cached and fresh (revalidating a stale
+  /// one as reads do), nullopt otherwise; never fetches the object. For servers that send hits
+  /// with sendfile(2).
+  Result<std::optional<CachedObject>> cached_file(const store::ObjectPath& path);
+
   /// The cache behind this store (null when off).
   DiskCache* cache() const noexcept { return cache_; }
 
@@ -106,6 +111,9 @@ class CachingStore final : public store::ObjectStore {
   static constexpr std::size_t kMaxFills = 32;
 
   class Fill;  ///< a background fill and its followers (caching_store.cpp)
+  /// A stat of a missing entry is reused by a read of the object that follows it this soon.
+  static constexpr std::chrono::seconds kRecentStatAge{2};
+  static constexpr std::size_t kRecentStats = 1024;
 
  private:
   struct Worker {
@@ -131,6 +139,8 @@ class CachingStore final : public store::ObjectStore {
                                                   const store::ReadOptions& options);
   void count_request(std::string_view op);
   void count_revalidation(std::string_view result);
+  /// Takes the remote stat() of `key` made within kRecentStatAge, if any.
+  std::optional<store::ObjectInfo> recent_stat(const std::string& key);
 
   std::shared_ptr<store::ObjectStore> owned_;  ///< the remote when this store owns it
   store::ObjectStore& remote_;
@@ -145,6 +155,11 @@ class CachingStore final : public store::ObjectStore {
   std::unordered_map<std::string, std::shared_ptr<Fill>> fills_;  ///< by cache key
   std::vector<Worker> threads_;
   std::atomic<bool> stopping_{false};
+
+  std::mutex recent_mutex_;
+  std::unordered_map<std::string,
+                     std::pair<store::ObjectInfo, std::chrono::steady_clock::time_point>>
+      recent_stats_;
 };
 
 /// What CachingStore keeps as an entry's meta text: the object's version and when the remote

@@ -58,6 +58,7 @@ constexpr auto kKnownVariables = std::to_array<std::string_view>({
     "CACHE_PREVIEWS_EXPIRES",
     "CACHE_STORAGE_SIZE",
     "CACHE_STORAGE_EXPIRES",
+    "CACHE_STORAGE_REVALIDATE",
     "CACHE_IMAGE_CONVERTER_SIZE",     // the docs' proxy cache: accepted, validated, unused
     "CACHE_IMAGE_CONVERTER_EXPIRES",  // likewise
     "REMOTE_LINKS_PATH",
@@ -506,6 +507,7 @@ class Loader {
     STOWAGE_TRY(read_duration("CACHE_PREVIEWS_EXPIRES", config_.cache_previews_expires));
     STOWAGE_TRY(read_size("CACHE_STORAGE_SIZE", config_.cache_storage_bytes));
     STOWAGE_TRY(read_duration("CACHE_STORAGE_EXPIRES", config_.cache_storage_expires));
+    STOWAGE_TRY(read_duration("CACHE_STORAGE_REVALIDATE", config_.cache_storage_revalidate));
     std::uint64_t unused_bytes = 0;
     std::chrono::seconds unused_expires{};
     STOWAGE_TRY(read_size("CACHE_IMAGE_CONVERTER_SIZE", unused_bytes));

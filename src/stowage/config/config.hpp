@@ -48,6 +48,9 @@ struct Config {
   std::chrono::seconds cache_previews_expires{12 * 3600};
   std::uint64_t cache_storage_bytes = 10ull << 30;
   std::chrono::seconds cache_storage_expires{7 * 24 * 3600};
+  /// CACHE_STORAGE_REVALIDATE: how long a cached linked object is served with no request to its
+  /// remote; then one stat confirms it (or the new version is fetched). 0: on every read.
+  std::chrono::seconds cache_storage_revalidate{3600};
 
   std::filesystem::path remote_links_path;  ///< REMOTE_LINKS_PATH
   /// STOWAGE_LINKS_ALLOW_PRIVATE_NETWORKS: let public-URL links reach loopback and private

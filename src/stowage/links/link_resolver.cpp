@@ -67,8 +67,16 @@ Result<std::shared_ptr<store::ObjectStore>> LinkResolver::store_for(const Connec
     return e;
   }
   std::shared_ptr<store::ObjectStore> shared(std::move(*opened));
+  if (wrapper_) shared = wrapper_(std::move(shared), &connection);
   std::lock_guard lock(mutex_);
   return stores_.emplace(connection.name, std::move(shared)).first->second;
+}
+
+void LinkResolver::set_store_wrapper(StoreWrapper wrapper) {
+  std::lock_guard lock(mutex_);
+  wrapper_ = std::move(wrapper);
+  stores_.clear();  // opened again, through the wrapper
+  if (wrapper_) public_urls_ = wrapper_(public_urls_, nullptr);
 }
 
 Result<LinkTarget> LinkResolver::resolve(std::string_view link) {

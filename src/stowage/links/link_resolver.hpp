@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,12 @@ class LinkResolver {
   Result<LinkTarget> resolve_prefix(std::string_view link);
   /// Replaces the connections; stores of connections that did not change are kept.
   void reload(RemoteLinks config);
+  /// What every link store goes through once opened (the server's storage cache): gets the
+  /// provider's store and the connection's name ("" for public URLs), returns the store to use.
+  /// Set before the first resolve(); public URLs go through it at once.
+  using StoreWrapper = std::function<std::shared_ptr<store::ObjectStore>(
+      std::shared_ptr<store::ObjectStore> store, const Connection* connection)>;
+  void set_store_wrapper(StoreWrapper wrapper);
   /// The configuration in force.
   std::shared_ptr<const RemoteLinks> config() const;
   /// Providers with at least one connection, with their buckets.
@@ -62,6 +69,7 @@ class LinkResolver {
   std::shared_ptr<const RemoteLinks> config_;
   std::map<std::string, std::shared_ptr<store::ObjectStore>> stores_;  ///< by connection name
   std::shared_ptr<store::ObjectStore> public_urls_;
+  StoreWrapper wrapper_;
 };
 
 }  // namespace stowage::links

@@ -413,8 +413,8 @@ Result<catalog::NewItem> Service::link_metadata(const links::LinkTarget& target)
     }
     if (take == info.size) return header.error();
   }
-  return make_error(ErrorCode::InvalidArgument, "link " + target.locator.to_display() +
-                                                    ": no image header in its first " +
+  // The caller names the link.
+  return make_error(ErrorCode::InvalidArgument, "no image header in its first " +
                                                     std::to_string(kLinkWholeBytes >> 20) + " MiB");
 }
 
