@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "stowage/base/error.hpp"
 #include "stowage/catalog/sql_internal.hpp"
@@ -71,8 +72,14 @@ class Connection final : public sql::Connection {
   explicit Connection(ConnPtr conn) : conn_(std::move(conn)) {}
   friend class Statement;
 
+  /// Dynamic SQL (list queries) varies a little; past this many texts, statements are run
+  /// unnamed (parsed and planned each time) instead of prepared.
+  static constexpr std::size_t kMaxPrepared = 128;
+
   ConnPtr conn_;
   std::int64_t changes_ = 0;
+  /// SQL text -> the name of its server-side prepared statement on this connection.
+  std::unordered_map<std::string, std::string> prepared_;
 };
 
 /// Connections per catalog (per process). Several servers share one PostgreSQL, whose default
