@@ -23,7 +23,7 @@ inline constexpr std::chrono::seconds kDefaultLeaseTtl{60};
 class HeldLease {
  public:
   /// Takes `name` for this process. PreconditionFailed (naming the holder) while another run
-  /// holds it.
+  /// holds it; a holder of this machine whose process is gone (killed) is taken over at once.
   static Result<std::unique_ptr<HeldLease>> take(catalog::Catalog& catalog, std::string name,
                                                  std::chrono::milliseconds ttl);
   ~HeldLease();

@@ -406,6 +406,24 @@ TEST_F(CliLeaseTest, MigrateProjectTakesOverTheLeaseOfARunThatDied) {
   catalog_->take_lease("migrate project 5", "next pid 2", milliseconds(60000)).value();
 }
 
+TEST_F(CliLeaseTest, ARunKilledOnThisMachineIsTakenOverAtOnce) {
+  // A run of this machine that was SIGKILLed: its pid is gone, its lease still runs.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string dead = std::string(host) + " pid " + std::to_string(child);
+  catalog_->take_lease("migrate project 5", dead, milliseconds(60000)).value();
+  const Outcome taken = run({"migrate", "project", "5", "--to", "local"});
+  EXPECT_NE(taken.exit_code, 3) << taken.err;
+  EXPECT_THAT(taken.err, HasSubstr("took over the lease on migrate project 5 from " + dead));
+  // A live holder of this machine (this test) is not taken over.
+  const std::string alive = std::string(host) + " pid " + std::to_string(::getpid());
+  catalog_->take_lease("migrate project 5", alive, milliseconds(60000)).value();
+  EXPECT_EQ(run({"migrate", "project", "5", "--to", "local"}).exit_code, 3);
+}
+
 TEST_F(CliLeaseTest, MigrateStorageIsRefusedWhileAnotherRunHoldsItsLease) {
   catalog_->take_lease("migrate storage", "build-7 pid 4242", milliseconds(60000)).value();
   const Outcome refused = run({"migrate", "storage", "--to", "target.env"});

@@ -980,6 +980,16 @@ TEST_P(CatalogTest, LeasesRefuseASecondHolderUntilReleasedOrExpired) {
   std::this_thread::sleep_for(milliseconds(60));
   catalog_->take_lease("migrate storage", "alive", milliseconds(60000)).value();
   EXPECT_FALSE(catalog_->take_lease("migrate storage", "dead", milliseconds(60000)));
+
+  // A holder known to be gone is taken over at once, but only while it still holds the lease.
+  EXPECT_EQ(catalog_->lease_holder("migrate storage").value(), "alive");
+  catalog_->take_over_lease("migrate storage", "heir", milliseconds(60000), "alive").value();
+  EXPECT_EQ(catalog_->lease_holder("migrate storage").value(), "heir");
+  EXPECT_EQ(catalog_->take_over_lease("migrate storage", "late", milliseconds(60000), "alive")
+                .error()
+                .code,
+            ErrorCode::PreconditionFailed);
+  EXPECT_FALSE(catalog_->lease_holder("nobody").value().has_value());
 }
 
 TEST_P(CatalogTest, OneOfSeveralConnectionsTakingALeaseAtOnceGetsIt) {

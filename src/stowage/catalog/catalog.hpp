@@ -348,6 +348,14 @@ class Catalog {
   /// holder's lease runs. Times are the callers' clocks: servers must keep them in sync.
   virtual Status take_lease(const std::string& name, const std::string& holder,
                             std::chrono::milliseconds ttl) = 0;
+  /// Takes the lease `name` from `dead_holder` whatever its expiry, when that holder still holds
+  /// it: for a holder known to be gone (a process of this machine that no longer runs).
+  /// PreconditionFailed when someone else holds it now.
+  virtual Status take_over_lease(const std::string& name, const std::string& holder,
+                                 std::chrono::milliseconds ttl,
+                                 const std::string& dead_holder) = 0;
+  /// Who holds the lease `name` (unexpired), or std::nullopt.
+  virtual Result<std::optional<std::string>> lease_holder(const std::string& name) = 0;
   /// Gives the lease up if `holder` holds it; otherwise does nothing.
   virtual Status release_lease(const std::string& name, const std::string& holder) = 0;
 

@@ -1215,6 +1215,31 @@ class SqlCatalog final : public Catalog {
     });
   }
 
+  Status take_over_lease(const std::string& name, const std::string& holder,
+                         std::chrono::milliseconds ttl, const std::string& dead_holder) override {
+    return write([&](Connection& conn) -> Status {
+      const auto now = std::chrono::system_clock::now();
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("UPDATE leases SET holder = ?, taken_at = ?, expires_at = ? "
+                                  "WHERE name = ? AND holder = ?"));
+      STOWAGE_TRY(stmt.bind_all(holder, iso_time(now), iso_time(now + ttl), name, dead_holder));
+      STOWAGE_TRY(stmt.run());
+      if (conn.changes() == 1) return {};
+      return make_error(ErrorCode::PreconditionFailed,
+                        name + ": " + dead_holder + " no longer holds the lease");
+    });
+  }
+
+  Result<std::optional<std::string>> lease_holder(const std::string& name) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt, conn->prepare("SELECT holder FROM leases WHERE name = ? AND expires_at >= ?"));
+    STOWAGE_TRY(stmt.bind_all(name, now_iso()));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(stmt.text(0));
+  }
+
   Status release_lease(const std::string& name, const std::string& holder) override {
     return write([&](Connection& conn) -> Status {
       STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
