@@ -19,6 +19,8 @@ packages=(
   # XML of the cloud providers' REST APIs (Azure Blob, S3); rclone, a real client that the
   # Azure tests cross-check with
   libpugixml-dev rclone
+  # fuzzing (issue 18): clang 14 with libFuzzer and the sanitizers' runtimes (scripts/fuzz.sh)
+  clang-14 libclang-rt-14-dev
   # videos (issue 9): FFmpeg's libraries, and its ffmpeg/ffprobe commands that the video tests
   # make their clips with and check the probe against
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg

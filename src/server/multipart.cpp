@@ -102,7 +102,8 @@ std::optional<PartHeaders> parse_content_disposition(std::string_view value) {
       out.filename = val;
     }
   }
-  if (!has_name) return std::nullopt;
+  // RFC 7578 names every field; an empty name names none (found by fuzz/multipart_fuzz).
+  if (!has_name || out.name.empty()) return std::nullopt;
   return out;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/config/config.hpp"
+#include "stowage/links/remote_links.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -538,6 +539,28 @@ TEST_F(ConfigTest, CorruptSavedPrefixIsReported) {
   ASSERT_FALSE(resolved);
   EXPECT_EQ(resolved.error().code, ErrorCode::Corrupt);
   EXPECT_THAT(resolved.error().message, HasSubstr((dir_.path() / "data/bucket-prefix").string()));
+}
+
+// Found by the config fuzz target: `file:/dev/zero` read forever.
+TEST(RemoteLinksSecrets, FileSecretsAreSmallRegularFiles) {
+  const fs::path dir = fs::temp_directory_path() / ("stowage-secret-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "key") << "s3cr3t-value\n";
+  std::ofstream(dir / "big") << std::string(100 << 10, 'x');
+  auto yaml = [](const std::string& secret) {
+    return "c:\n  provider: minio\n  endpoint: s3.amazonaws.com\n  access_key: AK\n"
+           "  secret_key: file:" + secret + "\n  buckets: [b]\n";
+  };
+  auto ok = links::RemoteLinks::parse(yaml((dir / "key").string()), "remote_links.yml", {});
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  EXPECT_EQ(ok->connections.at(0).secret_key.reveal(), "s3cr3t-value");
+  for (const std::string& bad : {std::string("/dev/zero"), dir.string(), (dir / "big").string()}) {
+    auto refused = links::RemoteLinks::parse(yaml(bad), "remote_links.yml", {});
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, ErrorCode::InvalidArgument);
+    EXPECT_NE(refused.error().message.find(bad), std::string::npos) << refused.error().message;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -132,5 +132,12 @@ TEST(MultipartTest, ContentDispositionQuotedNames) {
   EXPECT_FALSE(parse_content_disposition("attachment; filename=x"));
 }
 
+// Found by fuzz/multipart_fuzz: a part named "" was taken for a named part.
+TEST(MultipartTest, AnEmptyFieldNameIsRefused) {
+  EXPECT_FALSE(parse_content_disposition("form-data; name=\"\""));
+  EXPECT_FALSE(parse_content_disposition("form-data; name=\""));
+  EXPECT_TRUE(parse_content_disposition("form-data; name=\"0-file\"; filename=\"0\""));
+}
+
 }  // namespace
 }  // namespace stowage::server

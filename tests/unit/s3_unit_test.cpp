@@ -326,5 +326,15 @@ TEST(Imds, StoreSignsWithTheSessionToken) {
   EXPECT_NE(http::find_header(h, "Authorization")->find("x-amz-security-token"), std::string::npos);
 }
 
+// Found by fuzz/cloud_answers_fuzz: a LastModified of year 1513 overflowed the conversion to a
+// time point (undefined behaviour). Dates outside what a time point holds read as unknown.
+TEST(S3Internal, DatesOutsideTheClocksRangeReadAsUnknown) {
+  using std::chrono::system_clock;
+  EXPECT_EQ(internal::parse_time("1513-06-01T00:00:00.000Z"), system_clock::time_point{});
+  EXPECT_EQ(internal::parse_time("9999-12-31T23:59:59.000Z"), system_clock::time_point{});
+  EXPECT_EQ(internal::parse_time("2026-11-25T23:03:41.123Z"),
+            system_clock::time_point(std::chrono::seconds(1795647821)));
+}
+
 }  // namespace
 }  // namespace stowage::store::s3

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/auth/credentials.hpp"
+#include "stowage/base/time.hpp"
 
 #include <boost/json.hpp>
 #include <ctime>
@@ -28,7 +29,7 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_v
   const std::string s(text);
   const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (end == nullptr) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return utc_time_point(tm);
 }
 
 class ImdsProvider final : public CredentialsProvider {

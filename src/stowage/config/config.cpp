@@ -373,8 +373,9 @@ class Loader {
 
   Status check_unknown() const {
     std::vector<std::string> unknown;
-    for (const auto& [name, value] : values_) {
-      if (value.source != Source::EnvFile || is_known(name)) continue;
+    for (const auto& [key, value] : values_) {
+      if (value.source != Source::EnvFile || is_known(key)) continue;
+      const std::string& name = key;  // clang 14 cannot capture a structured binding
       if (std::any_of(kOwnPrefixes.begin(), kOwnPrefixes.end(),
                       [&](std::string_view p) { return name.starts_with(p); })) {
         unknown.push_back(name);

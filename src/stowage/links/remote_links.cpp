@@ -11,6 +11,10 @@
 namespace stowage::links {
 namespace {
 
+/// The largest secret file read (`file:PATH`): keys, SAS tokens and service-account JSON are a
+/// few KiB at most.
+constexpr std::size_t kMaxSecretFileBytes = 64 << 10;
+
 const std::set<std::string, std::less<>> kProviders{"minio", "azure", "google", "fs"};
 const std::set<std::string, std::less<>> kKeys{
     "provider",         "endpoint", "access_key", "secret_key", "iam_role",        "region",
@@ -44,13 +48,25 @@ class Reader {
       return it->second;
     }
     if (text.starts_with("file:")) {
-      std::ifstream in(text.substr(5), std::ios::binary);
+      // A secret file holds one key: a regular file (docker and Kubernetes secrets are, through
+      // their symlinks), read boundedly, so that `file:/dev/zero` or a FIFO cannot hang or
+      // exhaust the server.
+      const std::string file = text.substr(5);
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(file, ec)) {
+        return error(connection, "'" + key + "' names " + file + ", which is not a regular file");
+      }
+      std::ifstream in(file, std::ios::binary);
       if (!in)
-        return error(connection,
-                     "'" + key + "' names file " + text.substr(5) + ", which cannot be read");
-      std::ostringstream content;
-      content << in.rdbuf();
-      std::string s = content.str();
+        return error(connection, "'" + key + "' names file " + file + ", which cannot be read");
+      std::string s(kMaxSecretFileBytes + 1, '\0');
+      in.read(s.data(), static_cast<std::streamsize>(s.size()));
+      s.resize(static_cast<std::size_t>(in.gcount()));
+      if (s.size() > kMaxSecretFileBytes) {
+        return error(connection, "'" + key + "' names file " + file + ", which is larger than " +
+                                     std::to_string(kMaxSecretFileBytes >> 10) +
+                                     " KiB: a secret file holds one key");
+      }
       while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
       return s;
     }

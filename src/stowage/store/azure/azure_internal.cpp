@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/store/azure/azure_internal.hpp"
+#include "stowage/base/time.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -125,7 +126,7 @@ std::chrono::system_clock::time_point parse_http_date(std::string_view text) {
   std::tm tm{};
   const std::string s(text);
   if (strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) == nullptr) return {};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return utc_time_point(tm).value_or(std::chrono::system_clock::time_point{});
 }
 
 Result<ListResult> parse_list_blobs(std::string_view xml) {

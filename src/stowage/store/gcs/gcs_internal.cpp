@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/store/gcs/gcs_internal.hpp"
+#include "stowage/base/time.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
@@ -106,7 +107,9 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
   tm.tm_hour = hour;
   tm.tm_min = minute;
   tm.tm_sec = second;
-  auto tp = std::chrono::system_clock::from_time_t(timegm(&tm));
+  auto whole = utc_time_point(tm);
+  if (!whole) return std::nullopt;
+  auto tp = *whole;
   if (const auto dot = text.find('.'); dot != std::string_view::npos) {
     std::size_t end = dot + 1;
     std::int64_t frac = 0;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/store/http/public_url_store.hpp"
+#include "stowage/base/time.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -242,7 +243,7 @@ std::chrono::system_clock::time_point parse_http_date(std::string_view text) {
   std::tm tm{};
   const std::string s(text);
   if (strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return {};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return utc_time_point(tm).value_or(std::chrono::system_clock::time_point{});
 }
 
 /// How a version tag is pinned on later requests. A strong ETag goes in If-Match; a weak one

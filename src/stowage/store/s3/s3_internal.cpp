@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/store/s3/s3_internal.hpp"
+#include "stowage/base/time.hpp"
 
 #include <openssl/evp.h>
 
@@ -124,7 +125,7 @@ std::chrono::system_clock::time_point parse_time(std::string_view text) {
     end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   }
   if (end == nullptr) return {};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return utc_time_point(tm).value_or(std::chrono::system_clock::time_point{});
 }
 
 std::string md5_hex(std::span<const std::byte> bytes) {
