@@ -27,6 +27,9 @@ packages=(
   # the web console's browser tests (issue 16): a real headless Chromium, driven by
   # playwright-core from tests/browser (which downloads no browser of its own)
   chromium
+  # the PostgreSQL catalog (issue 14): libpq to build against, and the PostgreSQL 15 server
+  # that the tests start in a temp folder (scripts/test-servers/postgres.sh)
+  libpq-dev postgresql
 )
 
 missing=()

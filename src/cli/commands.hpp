@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
+
 #include <optional>
 #include <ostream>
 #include <string>
@@ -19,6 +21,7 @@ namespace stowage::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;  ///< the work failed (I/O, a refused request, ...)
 inline constexpr int kExitUsage = 2;   ///< bad usage or bad configuration
+inline constexpr int kExitBusy = 3;    ///< the same migration is running elsewhere (its lease)
 
 /// Prints `stowage: <message>` on stderr; returns `exit_code` for a one-line `return`.
 int fail(std::ostream& err, std::string_view message, int exit_code);
@@ -78,6 +81,9 @@ struct MigrateProjectOptions {
   bool dry_run = false;
   bool switch_partial = false;
   bool json = false;
+  /// How long the run's lease lasts unless renewed (`--lease`): a crashed run's lease is taken
+  /// over after it.
+  std::chrono::milliseconds lease_ttl{std::chrono::seconds(60)};
 };
 /// `stowage migrate project ID --to PREFIX|local`: moves a project's items between local storage
 /// and links (service/project_migration.hpp), acting on the catalog directly. Progress on
@@ -93,6 +99,7 @@ struct MigrateStorageOptions {
   bool dry_run = false;
   std::size_t concurrency = 8;
   bool json = false;
+  std::chrono::milliseconds lease_ttl{std::chrono::seconds(60)};  ///< as for a project
 };
 /// `stowage migrate storage --to TARGET`: copies every object of the instance's two buckets
 /// from the configured storage to the same buckets and keys at the target, verified by SHA-256
@@ -102,6 +109,16 @@ struct MigrateStorageOptions {
 /// configuration (e.g. a missing target bucket).
 int run_migrate_storage(config::Config config, const MigrateStorageOptions& options,
                         std::ostream& out, std::ostream& err);
+
+struct CatalogMigrateOptions {
+  std::string from;  ///< a DATABASE_URL, e.g. sqlite:data/stowage.db
+  std::string to;    ///< a DATABASE_URL, e.g. postgresql://...
+};
+/// `stowage catalog migrate --from URL --to URL`: copies the whole catalog (catalog_copy.hpp),
+/// progress on stderr, a table of rows and verification per table on stdout. 0 when every
+/// table is verified, 1 when one is not or the copy stopped (rerun to resume), 2 for bad usage.
+int run_catalog_migrate(const CatalogMigrateOptions& options, std::ostream& out,
+                        std::ostream& err);
 
 /// Prints `rows` under `header` in aligned columns separated by two spaces, with a dashed rule
 /// under the header.

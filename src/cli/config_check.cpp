@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "stowage/service/instance_check.hpp"
+#include "stowage/catalog/catalog.hpp"
 
 namespace stowage::cli {
 namespace {
@@ -22,9 +23,13 @@ using service::check_directory;
 Check check_database(const config::Config& config) {
   const fs::path file = config.sqlite_path();
   if (file.empty()) {
-    return {"database", false,
-            config::redact_database_url(config.database_url.reveal()) +
-                ": PostgreSQL is not supported yet"};
+    // PostgreSQL: connect (which checks the address, the login and the database) and read the
+    // schema version, without migrating anything.
+    const std::string where = config::redact_database_url(config.database_url.reveal());
+    auto version = catalog::probe_postgres(config.database_url.reveal());
+    if (!version) return {"database", false, version.error().message};
+    return {"database", true,
+            where + ": reachable, schema version " + std::to_string(*version)};
   }
   std::error_code ec;
   if (fs::exists(file, ec)) {

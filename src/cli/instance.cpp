@@ -1,13 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/instance.hpp"
 
+#include "stowage/service/shared_settings.hpp"
 #include "stowage/store/registry.hpp"
 
 namespace stowage::cli {
 
+Status resolve_instance_bucket_prefix(config::Config& config) {
+  if (!service::catalog_is_shared(config) || !config.bucket_prefix.empty()) {
+    return config::resolve_bucket_prefix(config);
+  }
+  STOWAGE_ASSIGN_OR_RETURN(auto catalog,
+                           catalog::Catalog::open_postgres(config.database_url.reveal()));
+  return service::resolve_shared_bucket_prefix(config, *catalog);
+}
+
 Result<Instance> open_instance(const config::Config& config) {
   Instance instance;
-  STOWAGE_ASSIGN_OR_RETURN(instance.catalog, catalog::Catalog::open_sqlite(config.sqlite_path()));
+  STOWAGE_ASSIGN_OR_RETURN(instance.catalog,
+                           catalog::Catalog::open(config.database_url.reveal(),
+                                                  config.data_path / "stowage.db"));
   STOWAGE_ASSIGN_OR_RETURN(instance.store, store::open_configured_store(config));
   auto remote_links =
       links::RemoteLinks::load(config.remote_links_path, config::process_environment());

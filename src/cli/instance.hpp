@@ -23,6 +23,11 @@ struct Instance {
   std::unique_ptr<service::Service> service;
 };
 
+/// Sets the instance's bucket prefix: STORAGE_BUCKET_PREFIX, else the one saved in DATA_PATH
+/// (one machine, SQLite: config::resolve_bucket_prefix), or, when several servers share the
+/// catalog (PostgreSQL), the one stored in it (service::resolve_shared_bucket_prefix).
+Status resolve_instance_bucket_prefix(config::Config& config);
+
 /// Opens the instance `config` describes. Errors keep their codes (exit_code_for maps them); a
 /// remote_links.yml that does not parse is InvalidArgument.
 Result<Instance> open_instance(const config::Config& config);

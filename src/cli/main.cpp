@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/storage_commands.hpp"
 #include "server/serve.hpp"
+#include "cli/instance.hpp"
 
 #ifndef STOWAGE_VERSION
 #define STOWAGE_VERSION "unknown"
@@ -37,6 +38,20 @@ constexpr std::string_view kMigrateToHelp =
     "will switch to; a path, or a name ending in .env), the name of a connection in "
     "remote_links.yml (its provider, endpoint and credentials), or a link scheme such as s3:// "
     "(the connection that allows both buckets with it)";
+
+constexpr std::string_view kLeaseHelp =
+    "How long this run's lease (which refuses a second run of the same migration, here or on "
+    "another server) lasts unless renewed; a run that died is taken over after it";
+
+/// `--lease 60s` as milliseconds; at least one second.
+Result<std::chrono::milliseconds> lease_ttl(const std::string& text) {
+  auto seconds = config::parse_duration(text);
+  if (!seconds) return make_error(ErrorCode::InvalidArgument, "--lease: " + seconds.error().message);
+  if (seconds->count() < 1) {
+    return make_error(ErrorCode::InvalidArgument, "--lease must be at least 1s");
+  }
+  return std::chrono::milliseconds(*seconds);
+}
 
 constexpr std::string_view kMigrateProjectHelp =
     "Move a project's items between local storage and links: the docs' \"Migrating existing "
@@ -103,9 +118,23 @@ int run(int argc, char** argv) {
   import->add_option("--dataset", import_options.dataset_id, "The dataset's id")->required();
   import->add_flag("--no-metadata", no_metadata,
                    "Do not read the objects for mime, size and dimensions");
+  CLI::App* catalog_cmd = app.add_subcommand("catalog", "Act on the catalog database.");
+  catalog_cmd->require_subcommand(1);
+  CatalogMigrateOptions catalog_options;
+  CLI::App* catalog_migrate = catalog_cmd->add_subcommand(
+      "migrate",
+      "Copy the whole catalog to another database (e.g. SQLite to PostgreSQL), verified by row "
+      "counts and a SHA-256 per table; rerun to resume");
+  catalog_migrate->add_option("--from", catalog_options.from, "Source DATABASE_URL (sqlite:PATH)")
+      ->required();
+  catalog_migrate
+      ->add_option("--to", catalog_options.to, "Target DATABASE_URL (postgresql://...)")
+      ->required();
+
   CLI::App* migrate = app.add_subcommand("migrate", "Move bytes between storages.");
   migrate->require_subcommand(1);
   MigrateStorageOptions storage_options;
+  std::string storage_lease = "60s";
   CLI::App* migrate_storage = migrate->add_subcommand("storage", std::string(kMigrateStorageHelp));
   migrate_storage->add_option("--to", storage_options.to, std::string(kMigrateToHelp))
       ->required()
@@ -116,9 +145,13 @@ int run(int argc, char** argv) {
       ->add_option("--concurrency", storage_options.concurrency, "Objects copied at once")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  migrate_storage->add_option("--lease", storage_lease, std::string(kLeaseHelp))
+      ->type_name("DURATION")
+      ->capture_default_str();
   migrate_storage->add_flag("--json", storage_options.json,
                             "Print the summary as one JSON object on stdout");
   MigrateProjectOptions project_options;
+  std::string project_lease = "60s";
   CLI::App* migrate_project = migrate->add_subcommand("project", std::string(kMigrateProjectHelp));
   migrate_project->add_option("ID", project_options.project_id, "The project's id")->required();
   migrate_project->add_option("--to", project_options.to, std::string(kMigrateProjectToHelp))
@@ -141,6 +174,9 @@ int run(int argc, char** argv) {
                             "Plan: compare with the targets; copy and switch nothing");
   migrate_project->add_flag("--switch-partial", project_options.switch_partial,
                             "When some items fail, still switch the ones that were copied");
+  migrate_project->add_option("--lease", project_lease, std::string(kLeaseHelp))
+      ->type_name("DURATION")
+      ->capture_default_str();
   migrate_project->add_flag("--json", project_options.json,
                             "Print the report (counts, failed and changed items) as JSON on stdout");
   StorageCommands storage_commands(app, *links);  // files, links sync, fsck, gc
@@ -158,6 +194,9 @@ int run(int argc, char** argv) {
     return kExitOk;
   }
 
+  // Needs no configuration: both databases are on the command line.
+  if (catalog_migrate->parsed()) return run_catalog_migrate(catalog_options, std::cout, std::cerr);
+
   std::optional<std::string> env_option;
   if (app.count("--env") > 0) env_option = env_file;
   auto loaded = load_config(env_option);
@@ -165,7 +204,7 @@ int run(int argc, char** argv) {
   config::Config& cfg = *loaded;
 
   if (serve->parsed()) {
-    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+    if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }
     return server::serve(cfg);
@@ -177,16 +216,22 @@ int run(int argc, char** argv) {
   if (revoke->parsed()) return run_token_revoke(cfg, revoke_id, std::cout, std::cerr);
   if (import->parsed()) {
     import_options.force_metadata = !no_metadata;
-    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+    if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }
     return run_links_import(cfg, import_options, std::cout, std::cerr);
   }
   if (migrate_storage->parsed()) {
+    auto ttl = lease_ttl(storage_lease);
+    if (!ttl) return fail(std::cerr, ttl.error().message, kExitUsage);
+    storage_options.lease_ttl = *ttl;
     return run_migrate_storage(cfg, storage_options, std::cout, std::cerr);
   }
   if (migrate_project->parsed()) {
-    if (auto resolved = config::resolve_bucket_prefix(cfg); !resolved) {
+    auto ttl = lease_ttl(project_lease);
+    if (!ttl) return fail(std::cerr, ttl.error().message, kExitUsage);
+    project_options.lease_ttl = *ttl;
+    if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }
     return run_migrate_project(cfg, project_options, std::cout, std::cerr);

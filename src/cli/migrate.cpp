@@ -10,6 +10,8 @@
 #include <mutex>
 
 #include "cli/commands.hpp"
+#include "cli/instance.hpp"
+#include "cli/lease.hpp"
 #include "stowage/links/link_resolver.hpp"
 #include "stowage/links/remote_links.hpp"
 #include "stowage/migration/runner.hpp"
@@ -341,8 +343,24 @@ class Plan {
 int run_migrate_storage(config::Config config, const MigrateStorageOptions& options,
                         std::ostream& out, std::ostream& err) {
   if (options.concurrency == 0) return fail(err, "--concurrency must be at least 1", kExitUsage);
-  if (auto resolved = config::resolve_bucket_prefix(config); !resolved) {
+  if (auto resolved = resolve_instance_bucket_prefix(config); !resolved) {
     return fail(err, resolved.error().message, exit_code_for(resolved.error()));
+  }
+  // One storage migration of the instance at a time, wherever it runs (a lease in the
+  // catalog); a dry run changes nothing and needs none.
+  std::unique_ptr<catalog::Catalog> catalog;
+  std::unique_ptr<HeldLease> lease;
+  if (!options.dry_run) {
+    auto opened =
+        catalog::Catalog::open(config.database_url.reveal(), config.data_path / "stowage.db");
+    if (!opened) return fail(err, opened.error().message, exit_code_for(opened.error()));
+    catalog = std::move(*opened);
+    auto taken = HeldLease::take(*catalog, "migrate storage", options.lease_ttl);
+    if (!taken) {
+      const Error& e = taken.error();
+      return fail(err, e.message, e.code == ErrorCode::PreconditionFailed ? kExitBusy : kExitFailed);
+    }
+    lease = std::move(*taken);
   }
   auto source = store::open_configured_store(config);
   if (!source) return fail(err, "source: " + source.error().message, exit_code_for(source.error()));

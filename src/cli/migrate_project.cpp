@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/instance.hpp"
 #include "stowage/migration/journal.hpp"
+#include "cli/lease.hpp"
 #include "stowage/service/project_migration.hpp"
 #include "stowage/service/project_migration_json.hpp"
 
@@ -132,6 +133,19 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
     return fail(err, instance.error().message, exit_code_for(instance.error()));
   }
   service::Service& service = *instance->service;
+  // One run per project at a time, wherever it runs (a lease in the catalog); a dry run
+  // changes nothing and needs none.
+  std::unique_ptr<HeldLease> lease;
+  if (!cli.dry_run) {
+    auto taken = HeldLease::take(*instance->catalog,
+                                 "migrate project " + std::to_string(cli.project_id),
+                                 cli.lease_ttl);
+    if (!taken) {
+      const Error& e = taken.error();
+      return fail(err, e.message, e.code == ErrorCode::PreconditionFailed ? kExitBusy : kExitFailed);
+    }
+    lease = std::move(*taken);
+  }
 
   auto journal = migration::Journal::open(config.data_path / "migrations" / "projects.db");
   if (!journal) return fail(err, journal.error().message, kExitFailed);

@@ -16,11 +16,7 @@ namespace fs = std::filesystem;
 /// Opens the catalog named by the configuration, creating its folder when needed.
 Result<std::unique_ptr<catalog::Catalog>> open_catalog(const config::Config& config) {
   const fs::path file = config.sqlite_path();
-  if (file.empty()) {
-    return make_error(ErrorCode::Unsupported,
-                      "DATABASE_URL " + config::redact_database_url(config.database_url.reveal()) +
-                          ": PostgreSQL catalogs are not supported yet");
-  }
+  if (file.empty()) return catalog::Catalog::open_postgres(config.database_url.reveal());
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   if (ec) {

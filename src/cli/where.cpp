@@ -2,6 +2,7 @@
 #include <system_error>
 
 #include "cli/commands.hpp"
+#include "stowage/catalog/catalog.hpp"
 
 namespace stowage::cli {
 namespace {
@@ -46,6 +47,8 @@ int run_where(const config::Config& config, std::ostream& out, std::ostream& err
   };
   if (!config.bucket_prefix.empty()) {
     buckets = names(config) + " (STORAGE_BUCKET_PREFIX)";
+  } else if (catalog::is_postgres_url(config.database_url.reveal())) {
+    buckets = "named by the prefix kept in the catalog, the same for every server over it";
   } else if (auto saved = config::read_saved_bucket_prefix(config); !saved) {
     exit_code = fail(err, saved.error().message, kExitFailed);
     buckets = "unknown (see the error above)";
@@ -63,7 +66,7 @@ int run_where(const config::Config& config, std::ostream& out, std::ostream& err
   if (const auto sqlite = config.sqlite_path(); !sqlite.empty()) {
     database = "sqlite " + sqlite.string();
   } else {
-    database = config::redact_database_url(config.database_url.reveal()) + " (not supported yet)";
+    database = "postgresql " + config::redact_database_url(config.database_url.reveal());
   }
 
   std::error_code ec;

@@ -4,7 +4,8 @@
 namespace stowage::server {
 
 Result<std::unique_ptr<Caches>> Caches::open(const config::Config& config,
-                                             store::ObjectStore& store, bool remote) {
+                                             store::ObjectStore& store, bool remote,
+                                             std::optional<std::string> signing_secret) {
   std::unique_ptr<Caches> c(new Caches(store));
   const auto root = config.data_path / "cache";
   // Open on every provider: linked objects are remote even when the instance's buckets are not.
@@ -30,9 +31,13 @@ Result<std::unique_ptr<Caches>> Caches::open(const config::Config& config,
                                                      .name = "previews",
                                                      .metrics = &c->metrics_}));
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto signer,
-                           preview::UrlSigner::load_or_create(config.data_path / "preview-secret"));
-  c->signer_.emplace(std::move(signer));
+  if (signing_secret) {
+    c->signer_.emplace(std::move(*signing_secret));
+  } else {
+    STOWAGE_ASSIGN_OR_RETURN(
+        auto signer, preview::UrlSigner::load_or_create(config.data_path / "preview-secret"));
+    c->signer_.emplace(std::move(signer));
+  }
   c->spool_dir_ = root / "spool";
   return c;
 }

@@ -30,8 +30,11 @@ class Caches {
  public:
   /// Opens the caches (loading their indexes) and the signer. With `remote`, wraps `store` in a
   /// CachingStore (counting remote requests even when the storage cache is off).
-  static Result<std::unique_ptr<Caches>> open(const config::Config& config,
-                                              store::ObjectStore& store, bool remote);
+  /// `signing_secret`: the preview-URL secret shared by the servers of a shared catalog;
+  /// unset: the one in DATA_PATH/preview-secret.
+  static Result<std::unique_ptr<Caches>> open(
+      const config::Config& config, store::ObjectStore& store, bool remote,
+      std::optional<std::string> signing_secret = std::nullopt);
 
   /// The store the service should use: the CachingStore, or the store given.
   store::ObjectStore& store() noexcept { return caching_ ? *caching_ : store_; }

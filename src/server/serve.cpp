@@ -9,6 +9,7 @@
 
 #include "server/caches.hpp"
 #include "server/console_api.hpp"
+#include "stowage/service/shared_settings.hpp"
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/io/file.hpp"
@@ -40,11 +41,6 @@ int fail(const Error& error, int code = 1) {
 }  // namespace
 
 int serve(const config::Config& config) {
-  if (!config.database_url.empty() && config.database_url.reveal().starts_with("postgres")) {
-    std::cerr << "stowage: DATABASE_URL: PostgreSQL catalogs are not supported yet; leave it unset "
-                 "for the embedded SQLite catalog\n";
-    return 2;
-  }
   // Signals are taken by sigwait() below; block them before any thread starts so that none of
   // the server's threads is interrupted by them.
   sigset_t signals;
@@ -57,7 +53,8 @@ int serve(const config::Config& config) {
   std::signal(SIGPIPE, SIG_IGN);
 
   if (auto ok = io::create_directories_durable(config.data_path); !ok) return fail(ok.error());
-  auto catalog = catalog::Catalog::open_sqlite(config.sqlite_path());
+  auto catalog =
+      catalog::Catalog::open(config.database_url.reveal(), config.data_path / "stowage.db");
   if (!catalog) return fail(catalog.error());
   auto issued = (*catalog)->bootstrap();
   if (!issued) return fail(issued.error());
@@ -74,7 +71,15 @@ int serve(const config::Config& config) {
   if (!store) return fail(store.error(), store.error().code == ErrorCode::Unsupported ? 2 : 1);
 
   // The storage cache around remote stores, the preview cache, /metrics (server/caches.hpp).
-  auto caches = Caches::open(config, **store, config.provider != config::Provider::Http);
+  // Over a shared catalog (PostgreSQL), a previewUrl signed by one server verifies on all.
+  std::optional<std::string> signing_secret;
+  if (service::catalog_is_shared(config)) {
+    auto secret = service::shared_preview_secret(**catalog);
+    if (!secret) return fail(secret.error());
+    signing_secret = std::move(*secret);
+  }
+  auto caches = Caches::open(config, **store, config.provider != config::Provider::Http,
+                             std::move(signing_secret));
   if (!caches) return fail(caches.error());
 
   service::ServiceOptions service_options;

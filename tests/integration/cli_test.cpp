@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "stowage/catalog/catalog.hpp"
@@ -437,3 +438,84 @@ TEST_F(CliTest, FilesSyncFsckAndGcWorkFromTheCommandLine) {
 }
 
 }  // namespace
+// ---- leases: one run of a migration at a time (issue 14) ----------------------------------------
+
+namespace lease_tests {
+
+using std::chrono::milliseconds;
+
+class CliLeaseTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    write(".env", "DATA_PATH=data\nSTORAGE_BUCKET_PREFIX=clitest\n");
+    catalog_ = stowage::catalog::Catalog::open_sqlite(dir_ / "data" / "stowage.db").value();
+  }
+  void TearDown() override {
+    catalog_.reset();
+    CliTest::TearDown();
+  }
+  std::unique_ptr<stowage::catalog::Catalog> catalog_;
+};
+
+TEST_F(CliLeaseTest, MigrateProjectIsRefusedWhileAnotherRunHoldsItsLease) {
+  // Another run, e.g. on another server of the same catalog, is migrating project 5.
+  catalog_->take_lease("migrate project 5", "build-7 pid 4242", milliseconds(60000)).value();
+  const Outcome refused = run({"migrate", "project", "5", "--to", "local"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("migrate project 5 is already running"));
+  EXPECT_THAT(refused.err, HasSubstr("build-7 pid 4242"));
+  // Another project is not concerned: that run gets past the lease (and finds no project 6).
+  const Outcome other = run({"migrate", "project", "6", "--to", "local"});
+  EXPECT_NE(other.exit_code, 3) << other.err;
+  EXPECT_THAT(other.err, HasSubstr("not found"));
+}
+
+TEST_F(CliLeaseTest, MigrateProjectTakesOverTheLeaseOfARunThatDied) {
+  // A run that died stops renewing its lease (here one of 50 ms).
+  catalog_->take_lease("migrate project 5", "crashed pid 1", milliseconds(50)).value();
+  std::this_thread::sleep_for(milliseconds(150));
+  const Outcome taken = run({"migrate", "project", "5", "--to", "local"});
+  EXPECT_NE(taken.exit_code, 3) << taken.err;
+  EXPECT_THAT(taken.err, Not(HasSubstr("already running")));
+  // The run released the lease when it ended: the next one may go.
+  catalog_->take_lease("migrate project 5", "next pid 2", milliseconds(60000)).value();
+}
+
+TEST_F(CliLeaseTest, ARunKilledOnThisMachineIsTakenOverAtOnce) {
+  // A run of this machine that was SIGKILLed: its pid is gone, its lease still runs.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string dead = std::string(host) + " pid " + std::to_string(child);
+  catalog_->take_lease("migrate project 5", dead, milliseconds(60000)).value();
+  const Outcome taken = run({"migrate", "project", "5", "--to", "local"});
+  EXPECT_NE(taken.exit_code, 3) << taken.err;
+  EXPECT_THAT(taken.err, HasSubstr("took over the lease on migrate project 5 from " + dead));
+  // A live holder of this machine (this test) is not taken over.
+  const std::string alive = std::string(host) + " pid " + std::to_string(::getpid());
+  catalog_->take_lease("migrate project 5", alive, milliseconds(60000)).value();
+  EXPECT_EQ(run({"migrate", "project", "5", "--to", "local"}).exit_code, 3);
+}
+
+TEST_F(CliLeaseTest, MigrateStorageIsRefusedWhileAnotherRunHoldsItsLease) {
+  catalog_->take_lease("migrate storage", "build-7 pid 4242", milliseconds(60000)).value();
+  const Outcome refused = run({"migrate", "storage", "--to", "target.env"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("migrate storage is already running"));
+  EXPECT_THAT(refused.err, HasSubstr("build-7 pid 4242"));
+  catalog_->release_lease("migrate storage", "build-7 pid 4242").value();
+  const Outcome free = run({"migrate", "storage", "--to", "target.env"});
+  EXPECT_NE(free.exit_code, 3) << free.err;  // on to the target, which does not exist
+  EXPECT_THAT(free.err, Not(HasSubstr("already running")));
+}
+
+TEST_F(CliLeaseTest, ALeaseTtlBelowOneSecondIsAUsageError) {
+  const Outcome r = run({"migrate", "project", "5", "--to", "local", "--lease", "0s"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--lease"));
+}
+
+}  // namespace lease_tests

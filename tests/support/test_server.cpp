@@ -12,6 +12,7 @@
 #include "stowage/config/config.hpp"
 #include "stowage/io/checksum.hpp"
 #include "stowage/store/registry.hpp"
+#include "support/postgres.hpp"
 
 namespace stowage::testing {
 namespace {
@@ -44,7 +45,19 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
   auto config = config::load(load).value();
   config::resolve_bucket_prefix(config).value();
   public_bucket_ = config.public_bucket();
-  catalog_ = catalog::Catalog::open_sqlite(dir_ / "stowage.db").value();
+  // STOWAGE_TEST_CATALOG_ENV (the postgres fixture's .env): the catalog is a database of its
+  // own on the test PostgreSQL (the API suite run once on that engine). A server restarted
+  // over a kept folder keeps its SQLite catalog there.
+  if (const char* env = std::getenv("STOWAGE_TEST_CATALOG_ENV");
+      env != nullptr && *env != '\0' && !keep_dir_) {
+    const std::string server = postgres_server_url("STOWAGE_TEST_CATALOG_ENV");
+    if (server.empty()) throw std::runtime_error("STOWAGE_TEST_CATALOG_ENV: no test PostgreSQL");
+    auto db = std::make_shared<ScratchDatabase>(ScratchDatabase::create(server).value());
+    catalog_ = catalog::Catalog::open_postgres(db->url()).value();
+    database_ = std::move(db);
+  } else {
+    catalog_ = catalog::Catalog::open_sqlite(dir_ / "stowage.db").value();
+  }
   auto issued = catalog_->bootstrap().value();
   const auto token_file = dir_ / "admin-token";
   if (issued) {
@@ -81,6 +94,7 @@ TestServer::~TestServer() {
   caches_.reset();
   store_.reset();
   catalog_.reset();
+  database_.reset();
   if (keep_dir_) return;
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);

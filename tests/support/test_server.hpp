@@ -65,6 +65,7 @@ class TestServer {
  private:
   std::filesystem::path dir_;
   bool keep_dir_ = false;
+  std::shared_ptr<void> database_;  ///< a ScratchDatabase when the catalog is on PostgreSQL
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<server::Caches> caches_;

@@ -6,16 +6,20 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <barrier>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "stowage/io/checksum.hpp"
+#include "support/postgres.hpp"
 
 namespace stowage::catalog {
 namespace {
@@ -38,24 +42,58 @@ Filter filter(std::string field, Filter::Op op, std::vector<FilterValue> values)
   return Filter{std::move(field), op, std::move(values)};
 }
 
-class CatalogTest : public ::testing::Test {
+/// The engines every catalog test runs on.
+enum class Engine { Sqlite, Postgres };
+
+std::string engine_name(const ::testing::TestParamInfo<Engine>& info) {
+  return info.param == Engine::Sqlite ? "sqlite" : "postgres";
+}
+
+/// One catalog per test: a fresh SQLite file, or a fresh database on the test PostgreSQL
+/// (scripts/test-servers/postgres.sh; skipped when it is not running, a failure when CI=true).
+class CatalogTest : public ::testing::TestWithParam<Engine> {
  protected:
   void SetUp() override {
     std::string pattern = (fs::temp_directory_path() / "stowage-catalog-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
     file_ = dir_ / "catalog.db";
+    if (GetParam() == Engine::Postgres) {
+      const std::string server = testing::postgres_server_url();
+      if (server.empty()) {
+        if (testing::running_in_ci()) FAIL() << "the test PostgreSQL is not running";
+        GTEST_SKIP() << "STOWAGE_TEST_POSTGRES_ENV not set: no test PostgreSQL";
+      }
+      auto db = testing::ScratchDatabase::create(server);
+      ASSERT_TRUE(db) << db.error().to_string();
+      db_.emplace(std::move(*db));
+    }
     open();
   }
   void TearDown() override {
     catalog_.reset();
+    db_.reset();
     fs::remove_all(dir_);
   }
 
+  bool postgres() const { return GetParam() == Engine::Postgres; }
+
+  /// The catalog's URL, as DATABASE_URL would name it.
+  std::string url() const { return postgres() ? db_->url() : "sqlite:" + file_.string(); }
+
+  Result<std::unique_ptr<Catalog>> open_another() const { return Catalog::open(url(), {}); }
+
   void open() {
-    auto opened = Catalog::open_sqlite(file_);
+    auto opened = open_another();
     ASSERT_TRUE(opened) << opened.error().to_string();
     catalog_ = std::move(*opened);
+  }
+
+  /// Everything the engine keeps of the catalog's tokens, as bytes: SQLite's file and WAL, or
+  /// PostgreSQL's api_tokens table as text.
+  std::string stored_token_bytes() const {
+    if (postgres()) return db_->query("SELECT string_agg(t::text, ',') FROM api_tokens t").value();
+    return file_bytes(file_) + file_bytes(fs::path(file_.string() + "-wal"));
   }
 
   /// A user, team, workspace, project and dataset to hang things on.
@@ -112,6 +150,7 @@ class CatalogTest : public ::testing::Test {
 
   fs::path dir_;
   fs::path file_;
+  std::optional<testing::ScratchDatabase> db_;
   std::unique_ptr<Catalog> catalog_;
   User user_;
   Team team_;
@@ -120,7 +159,7 @@ class CatalogTest : public ::testing::Test {
   Dataset dataset_;
 };
 
-TEST_F(CatalogTest, MigratesAnEmptyFileAndKeepsVersionAndDataOnReopen) {
+TEST_P(CatalogTest, MigratesAnEmptyFileAndKeepsVersionAndDataOnReopen) {
   const int version = catalog_->schema_version().value();
   EXPECT_GE(version, 1);
   make_tree();
@@ -133,21 +172,26 @@ TEST_F(CatalogTest, MigratesAnEmptyFileAndKeepsVersionAndDataOnReopen) {
   EXPECT_EQ(catalog_->get_dataset(dataset_.id).value().name, "train");
 }
 
-TEST_F(CatalogTest, RefusesADatabaseNewerThanTheBuild) {
+TEST_P(CatalogTest, RefusesADatabaseNewerThanTheBuild) {
   catalog_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 999", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  if (postgres()) {
+    db_->query("INSERT INTO stowage_schema (version) VALUES (999)").value();
+  } else {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 999", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
 
-  auto opened = Catalog::open_sqlite(file_);
+  auto opened = open_another();
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, ErrorCode::Unsupported);
   EXPECT_NE(opened.error().message.find("999"), std::string::npos) << opened.error().message;
   EXPECT_NE(opened.error().message.find("newer"), std::string::npos) << opened.error().message;
 }
 
-TEST_F(CatalogTest, BootstrapsOnlyAnEmptyCatalog) {
+TEST_P(CatalogTest, BootstrapsOnlyAnEmptyCatalog) {
   auto first = catalog_->bootstrap().value();
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->info.user_login, "admin");
@@ -169,13 +213,13 @@ TEST_F(CatalogTest, BootstrapsOnlyAnEmptyCatalog) {
   EXPECT_EQ(catalog_->memberships(admin.id).value().size(), 1u);
 }
 
-TEST_F(CatalogTest, BootstrapDoesNothingWhenUsersExist) {
+TEST_P(CatalogTest, BootstrapDoesNothingWhenUsersExist) {
   catalog_->create_user("someone", false).value();
   EXPECT_FALSE(catalog_->bootstrap().value().has_value());
   EXPECT_EQ(catalog_->find_user("admin").error().code, ErrorCode::NotFound);
 }
 
-TEST_F(CatalogTest, TokensAuthenticateUntilRevokedAndOnlyTheirHashIsStored) {
+TEST_P(CatalogTest, TokensAuthenticateUntilRevokedAndOnlyTheirHashIsStored) {
   make_tree();
   const IssuedToken token = catalog_->create_token(user_.id, "laptop").value();
   EXPECT_EQ(token.secret.size(), 64u);
@@ -197,7 +241,7 @@ TEST_F(CatalogTest, TokensAuthenticateUntilRevokedAndOnlyTheirHashIsStored) {
   EXPECT_FALSE(tokens[1].last_used_at.has_value());
 
   // The bytes on disk (database and WAL) hold the secret's hash, never the secret.
-  const std::string disk = file_bytes(file_) + file_bytes(fs::path(file_.string() + "-wal"));
+  const std::string disk = stored_token_bytes();
   EXPECT_NE(disk.find(sha_hex(token.secret)), std::string::npos);
   EXPECT_EQ(disk.find(token.secret), std::string::npos);
 
@@ -214,7 +258,7 @@ TEST_F(CatalogTest, TokensAuthenticateUntilRevokedAndOnlyTheirHashIsStored) {
   EXPECT_EQ(catalog_->create_token(12345, "x").error().code, ErrorCode::NotFound);
 }
 
-TEST_F(CatalogTest, NamesAreUniquePerWorkspaceAndPerSiblings) {
+TEST_P(CatalogTest, NamesAreUniquePerWorkspaceAndPerSiblings) {
   make_tree();
   EXPECT_EQ(catalog_->create_user("alice", true).error().code, ErrorCode::AlreadyExists);
   EXPECT_EQ(catalog_->create_workspace(team_.id, "ws", "").error().code, ErrorCode::AlreadyExists);
@@ -263,7 +307,7 @@ TEST_F(CatalogTest, NamesAreUniquePerWorkspaceAndPerSiblings) {
   EXPECT_EQ(catalog_->create_dataset(foreign).error().code, ErrorCode::NotFound);
 }
 
-TEST_F(CatalogTest, ListsNestedDatasetsByLevelOrRecursively) {
+TEST_P(CatalogTest, ListsNestedDatasetsByLevelOrRecursively) {
   make_tree();
   const Dataset b = make_dataset("b", dataset_.id);
   const Dataset c = make_dataset("c", b.id);
@@ -302,7 +346,7 @@ TEST_F(CatalogTest, ListsNestedDatasetsByLevelOrRecursively) {
   (void)d;
 }
 
-TEST_F(CatalogTest, FiltersOnWhitelistedFieldsOnly) {
+TEST_P(CatalogTest, FiltersOnWhitelistedFieldsOnly) {
   make_tree();
   const Blob blob = make_blob("bytes");
   const auto items = catalog_
@@ -375,7 +419,7 @@ TEST_F(CatalogTest, FiltersOnWhitelistedFieldsOnly) {
             ErrorCode::InvalidArgument);
 }
 
-TEST_F(CatalogTest, PagesAndTokensWalkEveryItemOnce) {
+TEST_P(CatalogTest, PagesAndTokensWalkEveryItemOnce) {
   make_tree();
   std::vector<NewItem> batch;
   for (int i = 0; i < 25; ++i) batch.push_back(link_item("img" + std::to_string(100 + i) + ".png"));
@@ -438,7 +482,7 @@ TEST_F(CatalogTest, PagesAndTokensWalkEveryItemOnce) {
             ErrorCode::InvalidArgument);
 }
 
-TEST_F(CatalogTest, CountsTotalsAndAggregates) {
+TEST_P(CatalogTest, CountsTotalsAndAggregates) {
   make_tree();
   const Dataset child = make_dataset("child", dataset_.id);
   const Blob blob = make_blob("bytes", 1000);
@@ -477,7 +521,7 @@ TEST_F(CatalogTest, CountsTotalsAndAggregates) {
             ErrorCode::InvalidArgument);
 }
 
-TEST_F(CatalogTest, AddItemsIsAllOrNothing) {
+TEST_P(CatalogTest, AddItemsIsAllOrNothing) {
   make_tree();
   const Blob blob = make_blob("bytes", 1234);
 
@@ -532,7 +576,7 @@ TEST_F(CatalogTest, AddItemsIsAllOrNothing) {
   EXPECT_EQ(found[1].id, added[0].id);
 }
 
-TEST_F(CatalogTest, BlobsAreDeduplicatedByHash) {
+TEST_P(CatalogTest, BlobsAreDeduplicatedByHash) {
   const Blob first = make_blob("same bytes", 10);
   Blob again = first;
   again.bucket = "elsewhere";
@@ -553,7 +597,7 @@ TEST_F(CatalogTest, BlobsAreDeduplicatedByHash) {
   EXPECT_EQ(catalog_->put_blob(bad).error().code, ErrorCode::InvalidArgument);
 }
 
-TEST_F(CatalogTest, RemovesItemsButKeepsBlobs) {
+TEST_P(CatalogTest, RemovesItemsButKeepsBlobs) {
   make_tree();
   const Blob blob = make_blob("bytes");
   const auto items =
@@ -570,7 +614,7 @@ TEST_F(CatalogTest, RemovesItemsButKeepsBlobs) {
   EXPECT_TRUE(catalog_->add_items(dataset_.id, {link_item("a.jpg")}, user_.id));
 }
 
-TEST_F(CatalogTest, SurvivesConcurrentUseFromEightThreads) {
+TEST_P(CatalogTest, SurvivesConcurrentUseFromEightThreads) {
   make_tree();
   const IssuedToken token = catalog_->create_token(user_.id, "load").value();
   const Blob blob = make_blob("shared");
@@ -627,7 +671,7 @@ TEST_F(CatalogTest, SurvivesConcurrentUseFromEightThreads) {
   EXPECT_EQ(p.datasets_count, 1 + kRounds);
 }
 
-TEST_F(CatalogTest, SwitchesItemsToLinksAndBackAllOrNothing) {
+TEST_P(CatalogTest, SwitchesItemsToLinksAndBackAllOrNothing) {
   make_tree();
   const Blob blob = make_blob("bytes", 1234);
   const auto items =
@@ -683,7 +727,7 @@ TEST_F(CatalogTest, SwitchesItemsToLinksAndBackAllOrNothing) {
   EXPECT_EQ(catalog_->get_item(b).value().link, "azure://c/b.jpg");
 }
 
-TEST_F(CatalogTest, KeepsFileMetaOnBlobsAndItems) {
+TEST_P(CatalogTest, KeepsFileMetaOnBlobsAndItems) {
   make_tree();
   const Blob blob = make_blob("video bytes", 4096);
   EXPECT_EQ(blob.file_meta, "{}");
@@ -701,7 +745,7 @@ TEST_F(CatalogTest, KeepsFileMetaOnBlobsAndItems) {
   EXPECT_EQ(catalog_->get_item(items[1].id).value().file_meta, linked.file_meta);
 }
 
-TEST_F(CatalogTest, AnItemKeepsItsContentHashWhereverItsBytesGo) {
+TEST_P(CatalogTest, AnItemKeepsItsContentHashWhereverItsBytesGo) {
   make_tree();
   const Blob blob = make_blob("the picture", 2048);
   const Blob other = make_blob("another picture", 4096);
@@ -729,7 +773,7 @@ TEST_F(CatalogTest, AnItemKeepsItsContentHashWhereverItsBytesGo) {
   EXPECT_EQ(catalog_->get_item(items[2].id).value().content_sha256_hex, other.sha256_hex);
 }
 
-TEST_F(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
+TEST_P(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
   make_tree();
   const Blob blob = make_blob("old bytes", 100);
   const Id stored = catalog_->add_items(dataset_.id, {blob_item("a.jpg", blob)}, user_.id)
@@ -737,16 +781,22 @@ TEST_F(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
                         .front()
                         .id;
   catalog_.reset();
-  // Back to what a version-2 catalog held: no content hash yet.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN "
-                         "content_sha256; PRAGMA user_version = 2",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  // Back to what a version-2 catalog held: no content hash yet (nor the later settings).
+  if (postgres()) {
+    db_->query("DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN content_sha256; "
+               "DROP TABLE settings; DROP TABLE leases; DELETE FROM stowage_schema WHERE version > 2")
+        .value();
+  } else {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN "
+                           "content_sha256; DROP TABLE settings; DROP TABLE leases; PRAGMA user_version = 2",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
 
   open();
   EXPECT_GE(catalog_->schema_version().value(), 3);
@@ -755,7 +805,7 @@ TEST_F(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
 
 // ---- Issue 17: fsck and gc -------------------------------------------------------------------
 
-TEST_F(CatalogTest, BlobsAndItemsCanBeScannedWhole) {
+TEST_P(CatalogTest, BlobsAndItemsCanBeScannedWhole) {
   make_tree();
   const Blob a = make_blob("a"), b = make_blob("b"), c = make_blob("c");
   auto first = catalog_->list_blobs("", 2).value();
@@ -782,7 +832,7 @@ TEST_F(CatalogTest, BlobsAndItemsCanBeScannedWhole) {
   EXPECT_TRUE(catalog_->scan_items(next[0].id, 2).value().empty());
 }
 
-TEST_F(CatalogTest, OnlyUnusedOldBlobsAreCollectedAndUploadsWaitForACollection) {
+TEST_P(CatalogTest, OnlyUnusedOldBlobsAreCollectedAndUploadsWaitForACollection) {
   make_tree();
   const Blob used = make_blob("used"), unused = make_blob("unused");
   catalog_->add_items(dataset_.id, {blob_item("a.jpg", used)}, user_.id).value();
@@ -818,7 +868,7 @@ TEST_F(CatalogTest, OnlyUnusedOldBlobsAreCollectedAndUploadsWaitForACollection) 
   EXPECT_TRUE(catalog_->end_blob_collection(unused.sha256_hex));  // absent: no-op
 }
 
-TEST_F(CatalogTest, AProbeOfALinkedItemIsRecordedButNotOfAStoredOne) {
+TEST_P(CatalogTest, AProbeOfALinkedItemIsRecordedButNotOfAStoredOne) {
   make_tree();
   const Blob blob = make_blob("stored");
   auto items = catalog_->add_items(dataset_.id, {blob_item("a.jpg", blob), link_item("l.png", 7)},
@@ -835,6 +885,227 @@ TEST_F(CatalogTest, AProbeOfALinkedItemIsRecordedButNotOfAStoredOne) {
   EXPECT_EQ(catalog_->set_item_probe(999999, "image/png", 1, 1, 1).error().code,
             ErrorCode::NotFound);
 }
+
+// ---- several catalogs (processes, servers) over one database -----------------------------------
+
+/// A second, empty database of the same engine, as a first start sees it.
+struct FreshDatabase {
+  std::optional<testing::ScratchDatabase> db;
+  std::string url;
+};
+
+TEST_P(CatalogTest, ConcurrentFirstStartsMigrateOnceAndBootstrapOneAdmin) {
+  FreshDatabase fresh;
+  if (postgres()) {
+    fresh.db.emplace(testing::ScratchDatabase::create(testing::postgres_server_url()).value());
+    fresh.url = fresh.db->url();
+  } else {
+    fresh.url = "sqlite:" + (dir_ / "fresh.db").string();
+  }
+  constexpr int kServers = 6;
+  std::barrier start(kServers);
+  std::vector<std::string> errors(kServers);
+  std::vector<std::optional<IssuedToken>> tokens(kServers);
+  std::vector<std::unique_ptr<Catalog>> catalogs(kServers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kServers; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto opened = Catalog::open(fresh.url, {});
+      if (!opened) {
+        errors[i] = "open: " + opened.error().to_string();
+        return;
+      }
+      catalogs[i] = std::move(*opened);
+      auto token = catalogs[i]->bootstrap();
+      if (!token) {
+        errors[i] = "bootstrap: " + token.error().to_string();
+        return;
+      }
+      tokens[i] = std::move(*token);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const std::string& e : errors) EXPECT_EQ(e, "");
+  const auto made = std::count_if(tokens.begin(), tokens.end(), [](const auto& t) { return t; });
+  EXPECT_EQ(made, 1) << "exactly one first start bootstraps";
+  ASSERT_TRUE(catalogs[0]);
+  EXPECT_EQ(catalogs[0]->list_tokens().value().size(), 1u);
+  const User admin = catalogs[0]->find_user("admin").value();
+  EXPECT_EQ(catalogs[0]->memberships(admin.id).value().size(), 1u);
+  EXPECT_EQ(catalogs[0]->schema_version().value(), catalog_->schema_version().value());
+  if (postgres()) {
+    // One row per applied step: every step ran once.
+    EXPECT_EQ(fresh.db->query("SELECT count(*) = max(version) FROM stowage_schema").value(), "t");
+    EXPECT_EQ(fresh.db->query("SELECT count(*) FROM users").value(), "1");
+  }
+}
+
+TEST_P(CatalogTest, SameBytesFromTwoConnectionsAtOnceMakeOneBlob) {
+  auto other = open_another().value();
+  constexpr int kRounds = 20;
+  for (int r = 0; r < kRounds; ++r) {
+    Blob blob;
+    blob.sha256_hex = sha_hex("race " + std::to_string(r));
+    blob.size = 5;
+    blob.mime = "image/png";
+    blob.bucket = "pfx-public";
+    std::array<Result<Blob>, 2> results{make_error(ErrorCode::Internal, "not run"),
+                                        make_error(ErrorCode::Internal, "not run")};
+    std::barrier start(2);
+    std::thread a([&] {
+      Blob mine = blob;
+      mine.key = "a/" + blob.sha256_hex;
+      start.arrive_and_wait();
+      results[0] = catalog_->put_blob(mine);
+    });
+    std::thread b([&] {
+      Blob mine = blob;
+      mine.key = "b/" + blob.sha256_hex;
+      start.arrive_and_wait();
+      results[1] = other->put_blob(mine);
+    });
+    a.join();
+    b.join();
+    ASSERT_TRUE(results[0]) << results[0].error().to_string();
+    ASSERT_TRUE(results[1]) << results[1].error().to_string();
+    // Both callers are told the one row that exists: the first writer's.
+    EXPECT_EQ(results[0]->key, results[1]->key);
+    EXPECT_EQ(results[0]->created_at, results[1]->created_at);
+    EXPECT_EQ(catalog_->get_blob(blob.sha256_hex).value().key, results[0]->key);
+  }
+  if (postgres()) {
+    EXPECT_EQ(db_->query("SELECT count(*) FROM blobs").value(), std::to_string(kRounds));
+  }
+}
+
+TEST_P(CatalogTest, SameItemNameFromTwoConnectionsAtOnceMakesOneItem) {
+  make_tree();
+  auto other = open_another().value();
+  const Blob blob = make_blob("bytes");
+  constexpr int kRounds = 20;
+  int clashes = 0;
+  for (int r = 0; r < kRounds; ++r) {
+    const std::string name = "same-" + std::to_string(r) + ".jpg";
+    std::array<Result<std::vector<Item>>, 2> results{make_error(ErrorCode::Internal, "not run"),
+                                                     make_error(ErrorCode::Internal, "not run")};
+    std::barrier start(2);
+    std::thread a([&] {
+      start.arrive_and_wait();
+      results[0] = catalog_->add_items(dataset_.id, {blob_item(name, blob)}, user_.id);
+    });
+    std::thread b([&] {
+      start.arrive_and_wait();
+      results[1] = other->add_items(dataset_.id, {link_item(name)}, user_.id);
+    });
+    a.join();
+    b.join();
+    const int won = (results[0] ? 1 : 0) + (results[1] ? 1 : 0);
+    EXPECT_EQ(won, 1) << "round " << r;
+    for (const auto& result : results) {
+      if (result) continue;
+      ++clashes;
+      EXPECT_EQ(result.error().code, ErrorCode::AlreadyExists) << result.error().to_string();
+      EXPECT_NE(result.error().message.find(name), std::string::npos) << result.error().message;
+    }
+    ListQuery q;
+    q.filters = {filter("name", Filter::Op::Eq, {name})};
+    EXPECT_EQ(catalog_->list_items(dataset_.id, std::nullopt, q).value().total, 1);
+  }
+  EXPECT_EQ(clashes, kRounds);
+  EXPECT_EQ(catalog_->get_dataset(dataset_.id).value().items_count, kRounds);
+}
+
+TEST_P(CatalogTest, SharedSettingsKeepTheFirstValueStoredAcrossConnections) {
+  constexpr int kServers = 4;
+  std::vector<std::unique_ptr<Catalog>> catalogs;
+  for (int i = 0; i < kServers; ++i) catalogs.push_back(open_another().value());
+  std::barrier start(kServers);
+  std::vector<std::string> got(kServers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kServers; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto value = catalogs[i]->shared_setting("bucket_prefix", "proposal-" + std::to_string(i));
+      got[i] = value ? *value : "error: " + value.error().to_string();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(got[0].starts_with("proposal-")) << got[0];
+  for (const std::string& value : got) EXPECT_EQ(value, got[0]);
+  // Later proposals change nothing; other keys are separate.
+  EXPECT_EQ(catalog_->shared_setting("bucket_prefix", "late").value(), got[0]);
+  EXPECT_EQ(catalog_->shared_setting("preview_secret", "s").value(), "s");
+  EXPECT_EQ(catalog_->shared_setting("", "x").error().code, ErrorCode::InvalidArgument);
+}
+
+TEST_P(CatalogTest, LeasesRefuseASecondHolderUntilReleasedOrExpired) {
+  using std::chrono::milliseconds;
+  const std::string name = "migrate project 7";
+  catalog_->take_lease(name, "host-a pid 1", milliseconds(60000)).value();
+  catalog_->take_lease(name, "host-a pid 1", milliseconds(60000)).value();  // renewed
+  auto refused = catalog_->take_lease(name, "host-b pid 2", milliseconds(60000));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::PreconditionFailed);
+  EXPECT_NE(refused.error().message.find("host-a pid 1"), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("already running"), std::string::npos);
+  // Only the holder releases; other names are other leases.
+  catalog_->release_lease(name, "host-b pid 2").value();
+  EXPECT_FALSE(catalog_->take_lease(name, "host-b pid 2", milliseconds(60000)));
+  catalog_->take_lease("migrate project 8", "host-b pid 2", milliseconds(60000)).value();
+  catalog_->release_lease(name, "host-a pid 1").value();
+  catalog_->take_lease(name, "host-b pid 2", milliseconds(60000)).value();
+
+  // A holder that dies stops renewing: its lease is taken over once expired.
+  catalog_->take_lease("migrate storage", "dead", milliseconds(30)).value();
+  EXPECT_FALSE(catalog_->take_lease("migrate storage", "alive", milliseconds(60000)));
+  std::this_thread::sleep_for(milliseconds(60));
+  catalog_->take_lease("migrate storage", "alive", milliseconds(60000)).value();
+  EXPECT_FALSE(catalog_->take_lease("migrate storage", "dead", milliseconds(60000)));
+
+  // A holder known to be gone is taken over at once, but only while it still holds the lease.
+  EXPECT_EQ(catalog_->lease_holder("migrate storage").value(), "alive");
+  catalog_->take_over_lease("migrate storage", "heir", milliseconds(60000), "alive").value();
+  EXPECT_EQ(catalog_->lease_holder("migrate storage").value(), "heir");
+  EXPECT_EQ(catalog_->take_over_lease("migrate storage", "late", milliseconds(60000), "alive")
+                .error()
+                .code,
+            ErrorCode::PreconditionFailed);
+  EXPECT_FALSE(catalog_->lease_holder("nobody").value().has_value());
+}
+
+TEST_P(CatalogTest, OneOfSeveralConnectionsTakingALeaseAtOnceGetsIt) {
+  constexpr int kHolders = 4;
+  std::vector<std::unique_ptr<Catalog>> catalogs;
+  for (int i = 0; i < kHolders; ++i) catalogs.push_back(open_another().value());
+  for (int round = 0; round < 10; ++round) {
+    const std::string name = "lease " + std::to_string(round);
+    std::barrier start(kHolders);
+    std::vector<Status> results(kHolders);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kHolders; ++i) {
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        results[i] = catalogs[i]->take_lease(name, "holder " + std::to_string(i),
+                                             std::chrono::milliseconds(60000));
+      });
+    }
+    for (auto& t : threads) t.join();
+    int won = 0;
+    for (const Status& r : results) {
+      if (r) {
+        ++won;
+      } else {
+        EXPECT_EQ(r.error().code, ErrorCode::PreconditionFailed) << r.error().to_string();
+      }
+    }
+    EXPECT_EQ(won, 1) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, CatalogTest, ::testing::Values(Engine::Sqlite), engine_name);
+INSTANTIATE_TEST_SUITE_P(Postgres, CatalogTest, ::testing::Values(Engine::Postgres), engine_name);
 
 }  // namespace
 }  // namespace stowage::catalog

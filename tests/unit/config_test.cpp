@@ -339,6 +339,11 @@ TEST_F(ConfigTest, DatabaseUrls) {
   EXPECT_TRUE(postgres.sqlite_path().empty());
   EXPECT_EQ(postgres.database_url.reveal(), "postgresql://stowage:pw@db.internal:5432/stowage");
   EXPECT_TRUE(load_with("DATABASE_URL=postgres://db/stowage\n"));
+  // libpq's keyword strings are PostgreSQL too.
+  const Config keywords =
+      load_with("DATABASE_URL=\"host=db.internal dbname=stowage user=s password=pw\"\n").value();
+  EXPECT_TRUE(keywords.sqlite_path().empty());
+  EXPECT_EQ(keywords.database_url.reveal(), "host=db.internal dbname=stowage user=s password=pw");
 }
 
 TEST(RedactDatabaseUrl, HidesPasswordsOnly) {
@@ -349,6 +354,10 @@ TEST(RedactDatabaseUrl, HidesPasswordsOnly) {
             "postgresql://host/db?user=u&password=***&sslmode=require");
   EXPECT_EQ(redact_database_url("postgres://u:p@ss@host/db"), "postgres://u:***@host/db");
   EXPECT_EQ(redact_database_url("sqlite:/var/lib/x.db"), "sqlite:/var/lib/x.db");
+  // Keyword strings: plain, spaced and quoted values; a keyword ending in "password" is not one.
+  EXPECT_EQ(redact_database_url("host=db password=pw dbname=s"), "host=db password=*** dbname=s");
+  EXPECT_EQ(redact_database_url("password = 'a b\\' c' host=db"), "password = *** host=db");
+  EXPECT_EQ(redact_database_url("host=db oldpassword=x"), "host=db oldpassword=x");
 }
 
 // --- load: errors ----------------------------------------------------------------------------

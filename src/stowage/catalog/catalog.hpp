@@ -3,6 +3,7 @@
 
 #include "stowage/base/error.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -12,7 +13,8 @@
 #include <vector>
 
 /// The catalog: teams, users, tokens, workspaces, projects, datasets, items and blobs. One
-/// interface; SQLite (embedded, WAL) is the default implementation and PostgreSQL comes later.
+/// interface and one implementation over two engines: SQLite (embedded, WAL) by default, and
+/// PostgreSQL (libpq) for several servers over one database.
 /// Timestamps are ISO 8601 UTC strings with milliseconds ("2026-11-25T22:36:16.123Z"), as the
 /// Supervisely API writes them. JSON-valued columns (meta, customData, settings) are kept as
 /// serialized JSON text; the catalog does not parse them.
@@ -216,6 +218,14 @@ struct Page {
   std::int64_t total = 0;  ///< all rows matching the filters, over every page
 };
 
+/// True for a DATABASE_URL that names a PostgreSQL database (postgres://, postgresql:// or a
+/// libpq keyword string such as "host=db dbname=stowage").
+bool is_postgres_url(std::string_view url) noexcept;
+
+/// Connects to a PostgreSQL catalog and returns its schema version (0 when empty), changing
+/// nothing: for `stowage config check`. Unavailable when it cannot connect.
+Result<int> probe_postgres(const std::string& conninfo);
+
 /// The metadata store. Every method is safe to call from several threads at once and blocks on
 /// disk. Unknown ids are NotFound; unique-name clashes are AlreadyExists; a filter on an unknown
 /// field or a bad value type is InvalidArgument.
@@ -226,6 +236,18 @@ class Catalog {
   /// Opens (creating if needed) a SQLite catalog at `file` in WAL mode and applies the schema
   /// migrations it lacks. A database newer than this build is refused.
   static Result<std::unique_ptr<Catalog>> open_sqlite(const std::filesystem::path& file);
+
+  /// Connects to a PostgreSQL catalog (a libpq URL or keyword string, e.g.
+  /// `postgresql://user:password@host:5432/db?sslmode=require` or `host=db dbname=stowage`)
+  /// and applies the schema migrations it lacks, once even when several processes start at
+  /// the same time (an advisory lock). Unavailable when the server cannot be reached. Messages
+  /// never hold the password.
+  static Result<std::unique_ptr<Catalog>> open_postgres(const std::string& conninfo);
+
+  /// Opens the catalog a DATABASE_URL names: empty is SQLite at `default_file`, `sqlite:PATH`
+  /// SQLite, `postgres://`, `postgresql://` or a libpq keyword string PostgreSQL.
+  static Result<std::unique_ptr<Catalog>> open(const std::string& url,
+                                               const std::filesystem::path& default_file);
 
   /// The schema version in force.
   virtual Result<int> schema_version() = 0;
@@ -313,6 +335,32 @@ class Catalog {
   virtual Status set_item_blobs(const std::vector<BlobChange>& changes) = 0;
   /// Removes items; unknown ids are ignored. Blobs stay (other items may share them).
   virtual Status remove_items(const std::vector<Id>& ids) = 0;
+  // --- Settings shared by every server over this catalog ----------------------------------------
+  /// The value stored under `key`, or, when there is none yet, `proposed`, stored and returned:
+  /// callers racing on a new key all get the one value that won. For what several servers over
+  /// one database must agree on (the bucket prefix, the preview-URL signing secret). Values are
+  /// kept as given, in the database: whoever reads the database may read them.
+  virtual Result<std::string> shared_setting(const std::string& key,
+                                             const std::string& proposed) = 0;
+
+  // --- Leases: work that must not run twice at once ---------------------------------------------
+  /// Takes the lease `name` (e.g. "migrate project 12") for `holder` until now + `ttl`, or
+  /// extends it when `holder` holds it already. A lease whose holder let it expire (it died, or
+  /// stalled) is taken over. PreconditionFailed, naming the holder and its expiry, while another
+  /// holder's lease runs. Times are the callers' clocks: servers must keep them in sync.
+  virtual Status take_lease(const std::string& name, const std::string& holder,
+                            std::chrono::milliseconds ttl) = 0;
+  /// Takes the lease `name` from `dead_holder` whatever its expiry, when that holder still holds
+  /// it: for a holder known to be gone (a process of this machine that no longer runs).
+  /// PreconditionFailed when someone else holds it now.
+  virtual Status take_over_lease(const std::string& name, const std::string& holder,
+                                 std::chrono::milliseconds ttl,
+                                 const std::string& dead_holder) = 0;
+  /// Who holds the lease `name` (unexpired), or std::nullopt.
+  virtual Result<std::optional<std::string>> lease_holder(const std::string& name) = 0;
+  /// Gives the lease up if `holder` holds it; otherwise does nothing.
+  virtual Status release_lease(const std::string& name, const std::string& holder) = 0;
+
   /// The teams that have at least one item using the blob, without repeats (empty when none
   /// does): who may see a blob's bytes, e.g. its previews.
   virtual Result<std::vector<Id>> blob_team_ids(const std::string& sha256_hex) = 0;

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stowage/catalog/sqlite_internal.hpp"
 
+#include "stowage/catalog/sql_catalog.hpp"
+
 #include <array>
+#include <chrono>
+#include <thread>
 #include <system_error>
 
 namespace stowage::catalog::sqlite {
@@ -12,6 +16,8 @@ namespace {
 /// `stowage token create` next to a running server) before giving up with Unavailable. Writers
 /// of this process queue on the writer mutex instead.
 constexpr int kBusyTimeoutMs = 5000;
+/// The pause between tries to switch a new file to WAL while another connection does.
+constexpr int kWalSwitchPauseMs = 10;
 
 }  // namespace
 
@@ -126,7 +132,8 @@ std::string Stmt::text(int col) const {
 
 // ---- Connection ---------------------------------------------------------------------------------
 
-Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file,
+                                                    std::mutex* writer) {
   sqlite3* raw = nullptr;
   // NOMUTEX: a connection is only ever used by the thread that leased it from the pool.
   const int rc = sqlite3_open_v2(
@@ -137,12 +144,21 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path
   if (rc != SQLITE_OK) return to_error(rc, "open catalog " + file.string(), db.get());
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-  std::unique_ptr<Connection> conn(new Connection(std::move(db)));
+  std::unique_ptr<Connection> conn(new Connection(std::move(db), writer));
 
   // WAL: readers never block the writer nor each other. It is a property of the file, so it is
-  // set once and stays; asking again is cheap.
-  STOWAGE_ASSIGN_OR_RETURN(Stmt wal, conn->prepare("PRAGMA journal_mode=WAL"));
-  STOWAGE_ASSIGN_OR_RETURN(const bool row, wal.step());
+  // set once and stays; asking again is cheap. Switching a new file to WAL needs its exclusive
+  // lock, and SQLite answers BUSY at once, without waiting, to connections that would deadlock
+  // doing so together (several processes opening a new catalog at the same time): wait here.
+  STOWAGE_ASSIGN_OR_RETURN(Stmt wal, conn->prepare_native("PRAGMA journal_mode=WAL"));
+  auto stepped = wal.step();
+  for (int waited_ms = 0; !stepped && stepped.error().retryable && waited_ms < kBusyTimeoutMs;
+       waited_ms += kWalSwitchPauseMs) {
+    sqlite3_reset(wal.handle());
+    std::this_thread::sleep_for(std::chrono::milliseconds(kWalSwitchPauseMs));
+    stepped = wal.step();
+  }
+  STOWAGE_ASSIGN_OR_RETURN(const bool row, stepped);
   if (!row || wal.text(0) != "wal") {
     return make_error(ErrorCode::Unsupported,
                       "open catalog " + file.string() + ": the file system does not support " +
@@ -157,7 +173,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path
   return conn;
 }
 
-Result<Stmt> Connection::prepare(std::string_view sql) {
+Result<Stmt> Connection::prepare_native(std::string_view sql) {
   auto it = cache_.find(std::string(sql));
   if (it != cache_.end() && !it->second.in_use) {
     it->second.in_use = true;
@@ -182,76 +198,52 @@ Status Connection::exec(const char* sql) {
   return {};
 }
 
-// ---- Txn ----------------------------------------------------------------------------------------
+namespace {
 
-Result<Txn> Txn::read(Connection& conn) {
-  STOWAGE_TRY(conn.exec("BEGIN DEFERRED"));
-  return Txn(&conn, {});
+/// The engine-neutral statement over a native one.
+class SqliteStatement final : public sql::Statement {
+ public:
+  explicit SqliteStatement(Stmt stmt) noexcept : stmt_(std::move(stmt)) {}
+  Status bind(int index, std::int64_t value) override { return stmt_.bind(index, value); }
+  Status bind(int index, std::string_view value) override { return stmt_.bind(index, value); }
+  Status bind_null(int index) override { return stmt_.bind(index, nullptr); }
+  Result<bool> step() override { return stmt_.step(); }
+  std::int64_t int64(int col) const override { return stmt_.int64(col); }
+  std::string text(int col) const override { return stmt_.text(col); }
+  bool is_null(int col) const override { return stmt_.is_null(col); }
+
+ private:
+  Stmt stmt_;
+};
+
+}  // namespace
+
+Result<sql::Stmt> Connection::prepare(std::string_view sql) {
+  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, prepare_native(sql));
+  return sql::Stmt(std::make_unique<SqliteStatement>(std::move(stmt)));
 }
 
-Result<Txn> Txn::write(Connection& conn, std::mutex& writer) {
-  std::unique_lock lock(writer);
-  STOWAGE_TRY(conn.exec("BEGIN IMMEDIATE"));
-  return Txn(&conn, std::move(lock));
+Status Connection::begin_read() { return exec("BEGIN DEFERRED"); }
+
+Status Connection::begin_write() {
+  std::unique_lock lock(*writer_);
+  STOWAGE_TRY(exec("BEGIN IMMEDIATE"));
+  writing_ = std::move(lock);
+  return {};
 }
 
-Txn::~Txn() {
-  // SQLite may already have rolled back by itself (e.g. after SQLITE_FULL): only then is it
-  // back in autocommit mode.
-  if (conn_ != nullptr && sqlite3_get_autocommit(conn_->handle()) == 0) {
-    (void)conn_->exec("ROLLBACK");
-  }
-}
-
-Status Txn::commit() {
-  Connection* conn = std::exchange(conn_, nullptr);
-  Status status = conn->exec("COMMIT");
-  if (!status && sqlite3_get_autocommit(conn->handle()) == 0) (void)conn->exec("ROLLBACK");
-  if (writer_.owns_lock()) writer_.unlock();
+Status Connection::commit() {
+  Status status = exec("COMMIT");
+  if (!status && sqlite3_get_autocommit(db_.get()) == 0) (void)exec("ROLLBACK");
+  if (writing_.owns_lock()) writing_.unlock();
   return status;
 }
 
-// ---- Pool ---------------------------------------------------------------------------------------
-
-Lease::~Lease() {
-  if (conn_) pool_->release(std::move(conn_));
-}
-
-ConnectionPool::ConnectionPool(std::filesystem::path file, std::size_t max_size,
-                               std::unique_ptr<Connection> first)
-    : file_(std::move(file)), max_size_(max_size) {
-  if (first) {
-    idle_.push_back(std::move(first));
-    open_ = 1;
-  }
-}
-
-Result<Lease> ConnectionPool::acquire() {
-  std::unique_lock lock(mutex_);
-  freed_.wait(lock, [&] { return !idle_.empty() || open_ < max_size_; });
-  if (!idle_.empty()) {
-    std::unique_ptr<Connection> conn = std::move(idle_.back());
-    idle_.pop_back();
-    return Lease(this, std::move(conn));
-  }
-  ++open_;  // reserve the slot, then open without holding the lock
-  lock.unlock();
-  auto conn = Connection::open(file_);
-  if (!conn) {
-    lock.lock();
-    --open_;
-    freed_.notify_one();
-    return std::move(conn).error();
-  }
-  return Lease(this, std::move(*conn));
-}
-
-void ConnectionPool::release(std::unique_ptr<Connection> conn) {
-  {
-    std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(conn));
-  }
-  freed_.notify_one();
+void Connection::rollback() noexcept {
+  // SQLite may already have rolled back by itself (e.g. after SQLITE_FULL): only then is it
+  // back in autocommit mode.
+  if (sqlite3_get_autocommit(db_.get()) == 0) (void)exec("ROLLBACK");
+  if (writing_.owns_lock()) writing_.unlock();
 }
 
 // ---- Migrations ---------------------------------------------------------------------------------
@@ -402,11 +394,30 @@ UPDATE items SET content_sha256 = blob_sha256 WHERE blob_sha256 IS NOT NULL;
 CREATE INDEX items_by_content ON items (content_sha256) WHERE content_sha256 IS NOT NULL;
 )sql";
 
-// Version 4 (issue 17; version 3 is issue 13's): gc's collections in progress. A row exists from
-// the transaction that deletes an unused blob's row until its object is deleted; while it does,
-// no upload may record that hash again (put_blob fails), so no row can point at bytes gc is
-// deleting. A row left by a killed gc is finished by the next gc.
+// Version 4 (issue 14): settings shared by every server over one catalog (the bucket prefix,
+// the preview-URL signing secret; written once, insert if absent) and leases.
+// IF NOT EXISTS: the upgrade test replays the steps after the one it undoes.
 constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE IF NOT EXISTS settings (
+  key        TEXT PRIMARY KEY CHECK (key <> ''),
+  value      TEXT NOT NULL,
+  created_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Leases on work that must not run twice at once (migrations), taken over once expired.
+CREATE TABLE IF NOT EXISTS leases (
+  name       TEXT PRIMARY KEY CHECK (name <> ''),
+  holder     TEXT NOT NULL,
+  taken_at   TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// Version 5 (issue 17): gc's collections in progress. A row exists from the transaction that
+// deletes an unused blob's row until its object is deleted; while it does, no upload may record
+// that hash again (put_blob fails), so no row can point at bytes gc is deleting. A row left by a
+// killed gc is finished by the next gc.
+constexpr std::string_view kSchemaV5 = R"sql(
 CREATE TABLE IF NOT EXISTS blob_collections (
   sha256_hex TEXT PRIMARY KEY CHECK (length(sha256_hex) = 64),
   size       INTEGER NOT NULL,
@@ -421,6 +432,7 @@ constexpr std::array kMigrations = {
     Migration{2, kSchemaV2},
     Migration{3, kSchemaV3},
     Migration{4, kSchemaV4},
+    Migration{5, kSchemaV5},
 };
 
 }  // namespace
@@ -428,18 +440,18 @@ constexpr std::array kMigrations = {
 std::span<const Migration> migrations() { return kMigrations; }
 
 Result<int> user_version(Connection& conn) {
-  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("PRAGMA user_version"));
+  STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare_native("PRAGMA user_version"));
   STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
   if (!row) return make_error(ErrorCode::Internal, "PRAGMA user_version returned no row");
   return static_cast<int>(stmt.int64(0));
 }
 
-Status migrate(Connection& conn, std::mutex& writer, const std::filesystem::path& file) {
+Status migrate(Connection& conn, const std::filesystem::path& file) {
   const int latest = kMigrations.back().version;
   STOWAGE_ASSIGN_OR_RETURN(const int found, user_version(conn));
   if (found == latest) return {};  // the usual case: no write lock needed
   for (const Migration& step : kMigrations) {
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(conn, writer));
+    STOWAGE_ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::write(conn));
     STOWAGE_ASSIGN_OR_RETURN(const int version, user_version(conn));
     if (version > latest) {
       return make_error(ErrorCode::Unsupported,
@@ -463,3 +475,39 @@ Status migrate(Connection& conn, std::mutex& writer, const std::filesystem::path
 }
 
 }  // namespace stowage::catalog::sqlite
+
+// ---- Opening ------------------------------------------------------------------------------------
+
+namespace stowage::catalog {
+
+Result<std::unique_ptr<sql::Pool>> open_sqlite_pool(const std::filesystem::path& file) {
+  if (file.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    if (ec) {
+      return make_error(ErrorCode::IoError, "open catalog " + file.string() +
+                                                ": cannot create its folder: " + ec.message());
+    }
+  }
+  // Serialises this process's write transactions on the file (see sqlite::Connection); shared
+  // by the pool's connections, so it lives as long as the pool's opener.
+  auto writer = std::make_shared<std::mutex>();
+  STOWAGE_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> first,
+                           sqlite::Connection::open(file, writer.get()));
+  STOWAGE_TRY(sqlite::migrate(*first, file));
+  auto pool = std::make_unique<sql::Pool>(
+      [file, writer]() -> Result<std::unique_ptr<sql::Connection>> {
+        STOWAGE_ASSIGN_OR_RETURN(auto conn, sqlite::Connection::open(file, writer.get()));
+        return std::unique_ptr<sql::Connection>(std::move(conn));
+      },
+      sqlite::kPoolSize, std::move(first),
+      [](sql::Connection& conn) { return sqlite::user_version(static_cast<sqlite::Connection&>(conn)); });
+  return pool;
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::open_sqlite(const std::filesystem::path& file) {
+  STOWAGE_ASSIGN_OR_RETURN(auto pool, open_sqlite_pool(file));
+  return make_sql_catalog(std::move(pool));
+}
+
+}  // namespace stowage::catalog

@@ -2,7 +2,8 @@
 #pragma once
 
 // Private to src/stowage/catalog: RAII over the SQLite C API (connections, cached prepared
-// statements, transactions, a connection pool) and the schema migrations.
+// statements, transactions) behind the engine interface of sql_internal.hpp, and the schema
+// migrations.
 
 #include <sqlite3.h>
 
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "stowage/base/error.hpp"
+#include "stowage/catalog/sql_internal.hpp"
 
 namespace stowage::catalog::sqlite {
 
@@ -40,8 +42,7 @@ struct StmtFinalizer {
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-/// A value for a `?` placeholder, for SQL built at run time.
-using Value = std::variant<std::nullptr_t, std::int64_t, std::string>;
+using sql::Value;
 
 /// A prepared statement in use. Either borrowed from its connection's cache (reset and its
 /// bindings cleared when this handle goes) or owned (finalized when it goes). Not thread-safe:
@@ -90,6 +91,7 @@ class Stmt {
   std::optional<std::string> opt_text(int col) const {
     return is_null(col) ? std::nullopt : std::optional<std::string>(text(col));
   }
+  sqlite3_stmt* handle() const noexcept { return stmt_; }
 
  private:
   sqlite3_stmt* stmt_;
@@ -98,24 +100,37 @@ class Stmt {
 };
 
 /// One SQLite connection with its statement cache. Used by one thread at a time.
-class Connection {
+/// Write transactions are `BEGIN IMMEDIATE` under the catalog's writer mutex: writers of this
+/// process queue on the mutex instead of polling SQLite's busy handler, and the write lock is
+/// taken up front so a transaction never fails half-way with SQLITE_BUSY when it upgrades.
+/// Read transactions are `BEGIN DEFERRED`: a consistent snapshot that never blocks in WAL.
+class Connection final : public sql::Connection {
  public:
   /// Opens (creating) the database and sets the pragmas every connection needs: busy_timeout,
-  /// WAL, foreign_keys=ON, synchronous=FULL.
-  static Result<std::unique_ptr<Connection>> open(const std::filesystem::path& file);
+  /// WAL, foreign_keys=ON, synchronous=FULL. `writer` is the mutex of every connection to this
+  /// file in this process; it must outlive the connection.
+  static Result<std::unique_ptr<Connection>> open(const std::filesystem::path& file,
+                                                  std::mutex* writer);
 
-  /// A prepared statement, from the cache when the same SQL text was prepared before and that
-  /// statement is not in use right now.
-  Result<Stmt> prepare(std::string_view sql);
+  /// A native prepared statement, from the cache when the same SQL text was prepared before and
+  /// that statement is not in use right now.
+  Result<Stmt> prepare_native(std::string_view sql);
   /// Runs SQL without parameters (may hold several statements).
   Status exec(const char* sql);
 
   sqlite3* handle() const noexcept { return db_.get(); }
-  std::int64_t last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_.get()); }
-  int changes() const noexcept { return sqlite3_changes(db_.get()); }
+
+  // sql::Connection
+  sql::Dialect dialect() const noexcept override { return sql::Dialect::Sqlite; }
+  Result<sql::Stmt> prepare(std::string_view sql) override;
+  std::int64_t changes() const noexcept override { return sqlite3_changes64(db_.get()); }
+  Status begin_read() override;
+  Status begin_write() override;
+  Status commit() override;
+  void rollback() noexcept override;
 
  private:
-  explicit Connection(DbPtr db) : db_(std::move(db)) {}
+  Connection(DbPtr db, std::mutex* writer) : db_(std::move(db)), writer_(writer) {}
 
   struct Cached {
     StmtPtr stmt;
@@ -126,73 +141,12 @@ class Connection {
 
   DbPtr db_;
   std::unordered_map<std::string, Cached> cache_;  // node-based: element addresses are stable
+  std::mutex* writer_;
+  std::unique_lock<std::mutex> writing_;  ///< held during a write transaction
 };
 
-/// A transaction on one connection; rolled back on destruction unless committed.
-/// Write transactions are `BEGIN IMMEDIATE` under the catalog's writer mutex: writers of this
-/// process queue on the mutex instead of polling SQLite's busy handler, and the write lock is
-/// taken up front so a transaction never fails half-way with SQLITE_BUSY when it upgrades.
-/// Read transactions are `BEGIN DEFERRED`: a consistent snapshot that never blocks in WAL.
-class Txn {
- public:
-  static Result<Txn> read(Connection& conn);
-  static Result<Txn> write(Connection& conn, std::mutex& writer);
-
-  Txn(Txn&& other) noexcept
-      : conn_(std::exchange(other.conn_, nullptr)), writer_(std::move(other.writer_)) {}
-  Txn& operator=(Txn&&) = delete;
-  ~Txn();
-
-  /// Commits; afterwards the destructor does nothing.
-  Status commit();
-
- private:
-  Txn(Connection* conn, std::unique_lock<std::mutex> writer)
-      : conn_(conn), writer_(std::move(writer)) {}
-  Connection* conn_;  ///< nullptr once finished
-  std::unique_lock<std::mutex> writer_;
-};
-
-class ConnectionPool;
-
-/// A connection checked out of the pool; returned to it on destruction.
-class Lease {
- public:
-  Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn) noexcept
-      : pool_(pool), conn_(std::move(conn)) {}
-  Lease(Lease&& other) noexcept = default;
-  Lease& operator=(Lease&&) = delete;
-  ~Lease();
-
-  Connection& operator*() const noexcept { return *conn_; }
-  Connection* operator->() const noexcept { return conn_.get(); }
-
- private:
-  ConnectionPool* pool_;
-  std::unique_ptr<Connection> conn_;
-};
-
-/// Up to `max_size` connections to one file, opened on demand. acquire() blocks while all are in
-/// use. In WAL mode readers on different connections run in parallel with one writer.
-class ConnectionPool {
- public:
-  ConnectionPool(std::filesystem::path file, std::size_t max_size,
-                 std::unique_ptr<Connection> first);
-
-  /// A free connection, opening one if the pool is below its size; blocks otherwise.
-  Result<Lease> acquire();
-
- private:
-  friend class Lease;
-  void release(std::unique_ptr<Connection> conn);
-
-  const std::filesystem::path file_;
-  const std::size_t max_size_;
-  std::mutex mutex_;
-  std::condition_variable freed_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;  ///< connections that exist or are being opened
-};
+/// Connections per catalog. Readers run in parallel in WAL; one writer at a time.
+constexpr std::size_t kPoolSize = 8;
 
 /// One schema step. Applied in its own write transaction, after which `PRAGMA user_version`
 /// equals `version`. Steps are append-only: a released step is never edited.
@@ -207,7 +161,7 @@ std::span<const Migration> migrations();
 /// Brings the database up to the last migration. A database whose version is newer than this
 /// build knows is refused (Unsupported) and left untouched. Safe against another process
 /// migrating at the same time: the version is re-read under the write lock.
-Status migrate(Connection& conn, std::mutex& writer, const std::filesystem::path& file);
+Status migrate(Connection& conn, const std::filesystem::path& file);
 
 /// `PRAGMA user_version`.
 Result<int> user_version(Connection& conn);

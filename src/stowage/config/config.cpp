@@ -568,9 +568,16 @@ class Loader {
       config_.database_url = Redacted(url);
       return {};
     }
+    // A libpq keyword string ("host=db dbname=stowage user=... password=..."); libpq checks
+    // the keywords when connecting.
+    if (url.find("://") == std::string::npos && url.find('=') != std::string::npos) {
+      config_.database_url = Redacted(url);
+      return {};
+    }
     return bad("DATABASE_URL", *v,
-               "not a database URL (use sqlite:PATH, sqlite:///absolute/path or "
-               "postgresql://user:password@host/db)");
+               "not a database URL (use sqlite:PATH, sqlite:///absolute/path, "
+               "postgresql://user:password@host/db or a libpq keyword string 'host=... "
+               "dbname=...')");
   }
 
   /// The settings each remote provider cannot do without.
@@ -708,6 +715,10 @@ std::string random_prefix() {
 }
 
 }  // namespace
+
+std::string generate_bucket_prefix() { return random_prefix(); }
+
+bool bucket_prefix_is_valid(std::string_view prefix) { return is_valid_bucket_prefix(prefix); }
 
 std::string_view to_string(Provider provider) noexcept {
   switch (provider) {
@@ -859,15 +870,34 @@ std::string redact_database_url(std::string_view url) {
       if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
     }
   }
-  // libpq also takes the password as a query parameter.
-  for (std::size_t pos = 0; (pos = out.find("password=", pos)) != std::string::npos;) {
-    if (pos > 0 && out[pos - 1] != '?' && out[pos - 1] != '&') {
-      pos += 9;
+  // libpq also takes the password as a query parameter of a URL, or as a keyword of a
+  // keyword string ("host=db password=secret" or "password = 'a secret'").
+  const bool keywords = scheme_end == std::string::npos;
+  for (std::size_t pos = 0; (pos = out.find("password", pos)) != std::string::npos;) {
+    const bool at_start = pos == 0 || (keywords ? out[pos - 1] == ' ' || out[pos - 1] == '\t'
+                                               : out[pos - 1] == '?' || out[pos - 1] == '&');
+    std::size_t start = pos + 8;
+    if (keywords) {
+      while (start < out.size() && out[start] == ' ') ++start;
+    }
+    if (!at_start || start >= out.size() || out[start] != '=') {
+      pos += 8;
       continue;
     }
-    const std::size_t start = pos + 9;
-    const std::size_t end = out.find_first_of("&#", start);
-    out.replace(start, (end == std::string::npos ? out.size() : end) - start, "***");
+    ++start;
+    if (keywords) {
+      while (start < out.size() && out[start] == ' ') ++start;
+    }
+    std::size_t end;
+    if (keywords && start < out.size() && out[start] == '\'') {
+      end = start + 1;  // a quoted value, with \' and \\ escapes
+      while (end < out.size() && out[end] != '\'') end += out[end] == '\\' ? 2 : 1;
+      end = std::min(end + 1, out.size());
+    } else {
+      end = out.find_first_of(keywords ? " \t" : "&#", start);
+      if (end == std::string::npos) end = out.size();
+    }
+    out.replace(start, end - start, "***");
     pos = start + 3;
   }
   return out;

@@ -111,6 +111,13 @@ Result<std::chrono::seconds> parse_duration(std::string_view text);
 /// the prefix was configured.
 Status resolve_bucket_prefix(Config& config);
 
+/// A new random bucket prefix, as resolve_bucket_prefix() generates ("stowage-" + 8 random
+/// lowercase letters/digits).
+std::string generate_bucket_prefix();
+
+/// True for a prefix that makes valid bucket/container names on every provider.
+bool bucket_prefix_is_valid(std::string_view prefix);
+
 /// The prefix an earlier resolve_bucket_prefix() saved in `DATA_PATH/bucket-prefix`, or
 /// std::nullopt when none was saved yet. Only reads (for `stowage where` and `config check`);
 /// Corrupt when the file does not hold a valid prefix, IoError when it cannot be read.

@@ -14,6 +14,14 @@
 
 namespace stowage::preview {
 
+Result<std::string> UrlSigner::make_secret() {
+  std::array<unsigned char, 32> random{};
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    return make_error(ErrorCode::Internal, "no randomness for the preview signing secret");
+  }
+  return io::to_hex(random);
+}
+
 Result<UrlSigner> UrlSigner::load_or_create(const std::filesystem::path& file) {
   auto existing = io::File::open_read(file);
   if (existing) {
@@ -29,11 +37,7 @@ Result<UrlSigner> UrlSigner::load_or_create(const std::filesystem::path& file) {
     return UrlSigner(std::move(text));
   }
   if (existing.error().code != ErrorCode::NotFound) return existing.error();
-  std::array<unsigned char, 32> random{};
-  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
-    return make_error(ErrorCode::Internal, "no randomness for the preview signing secret");
-  }
-  const std::string secret = io::to_hex(random);
+  STOWAGE_ASSIGN_OR_RETURN(const std::string secret, make_secret());
   const auto temp = io::unique_temp_path(file.parent_path(), ".preview-secret");
   STOWAGE_ASSIGN_OR_RETURN(auto out, io::File::create_exclusive(temp, 0600));
   const std::string line = secret + "\n";

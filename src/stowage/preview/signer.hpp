@@ -20,7 +20,9 @@ class UrlSigner {
   /// Reads the secret from `file`, creating it (mode 0600, published atomically) the first time.
   /// Corrupt when the file holds no secret.
   static Result<UrlSigner> load_or_create(const std::filesystem::path& file);
-  /// A signer with a given secret (tests).
+  /// A new random secret (32 bytes as hex), as load_or_create() makes.
+  static Result<std::string> make_secret();
+  /// A signer with a given secret (a shared one from the catalog, tests).
   explicit UrlSigner(std::string secret) : secret_(std::move(secret)) {}
 
   /// Signed URLs are handed out valid for at least this long...

@@ -8,11 +8,14 @@
 #include <cstdio>
 #include <ctime>
 #include <limits>
+#include <random>
 #include <system_error>
+#include <thread>
 #include <unordered_set>
 
 #include "stowage/catalog/catalog.hpp"
-#include "stowage/catalog/sqlite_internal.hpp"
+#include "stowage/catalog/sql_catalog.hpp"
+#include "stowage/catalog/sql_internal.hpp"
 #include "stowage/io/checksum.hpp"
 
 namespace stowage::catalog {
@@ -31,13 +34,17 @@ std::string_view to_string(Role role) noexcept {
 
 namespace {
 
-using sqlite::Connection;
-using sqlite::Stmt;
-using sqlite::Txn;
-using sqlite::Value;
+using sql::Connection;
+using sql::Dialect;
+using sql::Stmt;
+using sql::Txn;
+using sql::Value;
 
-/// Connections per catalog. Readers run in parallel in WAL; one writer at a time.
-constexpr std::size_t kPoolSize = 8;
+/// How often a write transaction is run before a conflict with concurrent writers (PostgreSQL's
+/// serialization failures) is given up and returned (Unavailable, retryable).
+constexpr int kMaxWriteAttempts = 12;
+/// The first pause before running a conflicting transaction again; it doubles, with jitter.
+constexpr std::chrono::milliseconds kFirstConflictPause{2};
 /// The largest page a list call returns; the Supervisely server's default page is 20k.
 constexpr std::int64_t kMaxPerPage = 20000;
 /// last_used_at is refreshed at most this often per token, so that authenticating is a read.
@@ -353,7 +360,7 @@ const Entity<Item>& item_entity() {
 
 /// A WHERE clause under construction: conditions joined by AND, and their `?` values in order.
 struct Where {
-  std::string sql = "1";
+  std::string sql = "TRUE";
   std::vector<Value> args;
 
   void add(std::string_view condition) {
@@ -381,12 +388,13 @@ Result<const Field*> find_field(const Entity<T>& entity, std::string_view api,
                  std::string(api) + "' (allowed: " + allowed + ")");
 }
 
-std::string_view op_sql(Filter::Op op) {
+std::string_view op_sql(Filter::Op op, Dialect dialect, FieldType type) {
+  const bool pg = dialect == Dialect::Postgres;
   switch (op) {
     case Filter::Op::Eq:
       return " = ?";
     case Filter::Op::NotEq:
-      return " IS NOT ?";  // NULL parentId/hash differ from any value
+      return " IS DISTINCT FROM ?";  // NULL parentId/hash differ from any value
     case Filter::Op::Less:
       return " < ?";
     case Filter::Op::LessEq:
@@ -396,17 +404,24 @@ std::string_view op_sql(Filter::Op op) {
     case Filter::Op::GreaterEq:
       return " >= ?";
     case Filter::Op::Like:
-      return " LIKE ?";
+      // SQLite's LIKE ignores ASCII case and has no escape character unless told: the same in
+      // PostgreSQL is ILIKE with an empty ESCAPE.
+      return pg ? " ILIKE ? ESCAPE ''" : " LIKE ?";
     case Filter::Op::In:
-      return " IN (SELECT value FROM json_each(?))";
+      if (!pg) return " IN (SELECT value FROM json_each(?))";
+      return type == FieldType::Int ? " IN (SELECT value::bigint FROM json_array_elements_text(?::json))"
+                                    : " IN (SELECT value FROM json_array_elements_text(?::json))";
     case Filter::Op::NotIn:
-      return " NOT IN (SELECT value FROM json_each(?))";
+      if (!pg) return " NOT IN (SELECT value FROM json_each(?))";
+      return type == FieldType::Int
+                 ? " NOT IN (SELECT value::bigint FROM json_array_elements_text(?::json))"
+                 : " NOT IN (SELECT value FROM json_array_elements_text(?::json))";
   }
   return " = ?";
 }
 
 template <class T>
-Status add_filter(const Entity<T>& entity, const Filter& filter, Where& where) {
+Status add_filter(const Entity<T>& entity, const Filter& filter, Dialect dialect, Where& where) {
   STOWAGE_ASSIGN_OR_RETURN(const Field* field, find_field(entity, filter.field, "filter"));
   const std::string name = "filter on '" + filter.field + "'";
   for (const FilterValue& value : filter.values) {
@@ -423,7 +438,7 @@ Status add_filter(const Entity<T>& entity, const Filter& filter, Where& where) {
     return invalid(name + ": LIKE applies to text fields only");
   }
   std::string condition(field->expr);
-  condition += op_sql(filter.op);
+  condition += op_sql(filter.op, dialect, field->type);
   if (filter.op == Filter::Op::NotIn && field->nullable) {
     condition = "(" + std::string(field->expr) + " IS NULL OR " + condition + ")";
   }
@@ -458,7 +473,9 @@ Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where
     return invalid("page must be at least 1 and not absurdly large, not " +
                    std::to_string(query.page));
   }
-  for (const Filter& filter : query.filters) STOWAGE_TRY(add_filter(entity, filter, where));
+  for (const Filter& filter : query.filters) {
+    STOWAGE_TRY(add_filter(entity, filter, conn.dialect(), where));
+  }
   STOWAGE_ASSIGN_OR_RETURN(const Field* sort, find_field(entity, query.sort, "sort"));
   const Field& id = entity.fields.front();
 
@@ -504,30 +521,37 @@ Result<T> get_row(Connection& conn, const Entity<T>& entity, Id id) {
 
 // ---- writes shared by several calls (run inside the caller's transaction) -----------------------
 
+/// Runs an `INSERT ... RETURNING id` and returns the id; a unique clash is AlreadyExists with
+/// `clash` as its message.
+Result<Id> inserted_id(Stmt& stmt, std::string clash) {
+  auto row = stmt.step();
+  if (!row) return explain(std::move(row).error(), ErrorCode::AlreadyExists, std::move(clash));
+  if (!*row) return make_error(ErrorCode::Internal, "INSERT ... RETURNING id gave no row");
+  const Id id = stmt.int64(0);
+  STOWAGE_TRY(stmt.run());  // to the end, so that the statement is done
+  return id;
+}
+
 Result<User> insert_user(Connection& conn, const std::string& login, bool is_admin,
                          const std::string& now) {
   if (login.empty()) return invalid("create user: the login is empty");
   STOWAGE_ASSIGN_OR_RETURN(
-      Stmt stmt, conn.prepare("INSERT INTO users (login, is_admin, created_at) VALUES (?, ?, ?)"));
+      Stmt stmt, conn.prepare("INSERT INTO users (login, is_admin, created_at) VALUES (?, ?, ?) "
+                              "RETURNING id"));
   STOWAGE_TRY(stmt.bind_all(login, std::int64_t{is_admin ? 1 : 0}, now));
-  if (Status s = stmt.run(); !s) {
-    return explain(std::move(s).error(), ErrorCode::AlreadyExists,
-                   "user '" + login + "' already exists");
-  }
-  return User{conn.last_insert_rowid(), login, is_admin, now};
+  STOWAGE_ASSIGN_OR_RETURN(const Id id, inserted_id(stmt, "user '" + login + "' already exists"));
+  return User{id, login, is_admin, now};
 }
 
 Result<Team> insert_team(Connection& conn, const std::string& name, const std::string& description,
                          const std::string& now) {
   if (name.empty()) return invalid("create team: the name is empty");
   STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("INSERT INTO teams (name, description, "
-                                                   "created_at, updated_at) VALUES (?, ?, ?, ?)"));
+                                                   "created_at, updated_at) VALUES (?, ?, ?, ?) "
+                                                   "RETURNING id"));
   STOWAGE_TRY(stmt.bind_all(name, description, now, now));
-  if (Status s = stmt.run(); !s) {
-    return explain(std::move(s).error(), ErrorCode::AlreadyExists,
-                   "team '" + name + "' already exists");
-  }
-  return Team{conn.last_insert_rowid(), name, description, now, now};
+  STOWAGE_ASSIGN_OR_RETURN(const Id id, inserted_id(stmt, "team '" + name + "' already exists"));
+  return Team{id, name, description, now, now};
 }
 
 Status upsert_member(Connection& conn, Id team_id, Id user_id, Role role) {
@@ -544,13 +568,13 @@ Result<Workspace> insert_workspace(Connection& conn, Id team_id, const std::stri
   STOWAGE_TRY(require_team(conn, team_id));
   STOWAGE_ASSIGN_OR_RETURN(
       Stmt stmt, conn.prepare("INSERT INTO workspaces (team_id, name, description, created_at, "
-                              "updated_at) VALUES (?, ?, ?, ?, ?)"));
+                              "updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id"));
   STOWAGE_TRY(stmt.bind_all(team_id, name, description, now, now));
-  if (Status s = stmt.run(); !s) {
-    return explain(std::move(s).error(), ErrorCode::AlreadyExists,
-                   "workspace '" + name + "' already exists in team " + std::to_string(team_id));
-  }
-  return Workspace{conn.last_insert_rowid(), team_id, name, description, now, now};
+  STOWAGE_ASSIGN_OR_RETURN(
+      const Id id,
+      inserted_id(stmt, "workspace '" + name + "' already exists in team " +
+                            std::to_string(team_id)));
+  return Workspace{id, team_id, name, description, now, now};
 }
 
 Result<IssuedToken> insert_token(Connection& conn, const User& user, const std::string& name,
@@ -558,54 +582,50 @@ Result<IssuedToken> insert_token(Connection& conn, const User& user, const std::
   STOWAGE_ASSIGN_OR_RETURN(std::string secret, random_secret());
   STOWAGE_ASSIGN_OR_RETURN(
       Stmt stmt, conn.prepare("INSERT INTO api_tokens (user_id, name, secret_sha256, created_at) "
-                              "VALUES (?, ?, ?, ?)"));
+                              "VALUES (?, ?, ?, ?) RETURNING id"));
   STOWAGE_TRY(stmt.bind_all(user.id, name, secret_hash(secret), now));
-  STOWAGE_TRY(stmt.run());
-  return IssuedToken{
-      TokenInfo{conn.last_insert_rowid(), user.id, user.login, name, now, std::nullopt, false},
+  STOWAGE_ASSIGN_OR_RETURN(const Id id, inserted_id(stmt, "a token with that secret exists"));
+  return IssuedToken{TokenInfo{id, user.id, user.login, name, now, std::nullopt, false},
       std::move(secret)};
 }
 
 // ---- the catalog --------------------------------------------------------------------------------
 
-class SqliteCatalog final : public Catalog {
+class SqlCatalog final : public Catalog {
  public:
-  SqliteCatalog(const std::filesystem::path& file, std::unique_ptr<Connection> first)
-      : pool_(file, kPoolSize, std::move(first)) {}
+  explicit SqlCatalog(std::unique_ptr<sql::Pool> pool) : pool_(std::move(pool)) {}
 
   Result<int> schema_version() override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    return sqlite::user_version(*conn);
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    return pool_->schema_version(*conn);
   }
 
   Result<std::optional<IssuedToken>> bootstrap() override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    {
-      STOWAGE_ASSIGN_OR_RETURN(Stmt any, conn->prepare("SELECT 1 FROM users LIMIT 1"));
-      STOWAGE_ASSIGN_OR_RETURN(const bool has_users, any.step());
-      if (has_users) return std::optional<IssuedToken>();
-    }
-    const std::string now = now_iso();
-    STOWAGE_ASSIGN_OR_RETURN(User admin, insert_user(*conn, "admin", true, now));
-    STOWAGE_ASSIGN_OR_RETURN(Team team, insert_team(*conn, "admin's team", "", now));
-    STOWAGE_TRY(upsert_member(*conn, team.id, admin.id, Role::Admin));
-    STOWAGE_TRY(insert_workspace(*conn, team.id, "First Workspace", "", now));
-    STOWAGE_ASSIGN_OR_RETURN(IssuedToken token, insert_token(*conn, admin, "bootstrap", now));
-    STOWAGE_TRY(txn.commit());
-    return std::optional<IssuedToken>(std::move(token));
+    return write([&](Connection& conn) -> Result<std::optional<IssuedToken>> {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt any, conn.prepare("SELECT 1 FROM users LIMIT 1"));
+        STOWAGE_ASSIGN_OR_RETURN(const bool has_users, any.step());
+        if (has_users) return std::optional<IssuedToken>();
+      }
+      const std::string now = now_iso();
+      STOWAGE_ASSIGN_OR_RETURN(User admin, insert_user(conn, "admin", true, now));
+      STOWAGE_ASSIGN_OR_RETURN(Team team, insert_team(conn, "admin's team", "", now));
+      STOWAGE_TRY(upsert_member(conn, team.id, admin.id, Role::Admin));
+      STOWAGE_TRY(insert_workspace(conn, team.id, "First Workspace", "", now));
+      STOWAGE_ASSIGN_OR_RETURN(IssuedToken token, insert_token(conn, admin, "bootstrap", now));
+      return std::optional<IssuedToken>(std::move(token));
+    });
   }
 
   Result<User> create_user(const std::string& login, bool is_admin) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    STOWAGE_ASSIGN_OR_RETURN(User user, insert_user(*conn, login, is_admin, now_iso()));
-    STOWAGE_TRY(txn.commit());
-    return user;
+    return write([&](Connection& conn) -> Result<User> {
+      STOWAGE_ASSIGN_OR_RETURN(User user, insert_user(conn, login, is_admin, now_iso()));
+      return user;
+    });
   }
 
   Result<User> find_user(const std::string& login) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(
         Stmt stmt,
         conn->prepare(concat({"SELECT ", kUserColumns, " FROM users u WHERE u.login = ?"})));
@@ -616,25 +636,24 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<Team> create_team(const std::string& name, const std::string& description) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    STOWAGE_ASSIGN_OR_RETURN(Team team, insert_team(*conn, name, description, now_iso()));
-    STOWAGE_TRY(txn.commit());
-    return team;
+    return write([&](Connection& conn) -> Result<Team> {
+      STOWAGE_ASSIGN_OR_RETURN(Team team, insert_team(conn, name, description, now_iso()));
+      return team;
+    });
   }
 
   /// Adds the user to the team, or changes the role of a member.
   Status add_member(Id team_id, Id user_id, Role role) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    STOWAGE_TRY(require_team(*conn, team_id));
-    STOWAGE_TRY(require_user(*conn, user_id));
-    STOWAGE_TRY(upsert_member(*conn, team_id, user_id, role));
-    return txn.commit();
+    return write([&](Connection& conn) -> Status {
+      STOWAGE_TRY(require_team(conn, team_id));
+      STOWAGE_TRY(require_user(conn, user_id));
+      STOWAGE_TRY(upsert_member(conn, team_id, user_id, role));
+      return {};
+    });
   }
 
   Result<std::vector<Membership>> memberships(Id user_id) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
     STOWAGE_TRY(require_user(*conn, user_id));
     STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
@@ -654,22 +673,21 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<IssuedToken> create_token(Id user_id, const std::string& name) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    STOWAGE_ASSIGN_OR_RETURN(
-        Stmt stmt,
-        conn->prepare(concat({"SELECT ", kUserColumns, " FROM users u WHERE u.id = ?"})));
-    STOWAGE_TRY(stmt.bind(1, user_id));
-    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
-    if (!row) return not_found("user " + std::to_string(user_id) + " not found");
-    const User user = read_user(stmt);
-    STOWAGE_ASSIGN_OR_RETURN(IssuedToken token, insert_token(*conn, user, name, now_iso()));
-    STOWAGE_TRY(txn.commit());
-    return token;
+    return write([&](Connection& conn) -> Result<IssuedToken> {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn.prepare(concat({"SELECT ", kUserColumns, " FROM users u WHERE u.id = ?"})));
+      STOWAGE_TRY(stmt.bind(1, user_id));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return not_found("user " + std::to_string(user_id) + " not found");
+      const User user = read_user(stmt);
+      STOWAGE_ASSIGN_OR_RETURN(IssuedToken token, insert_token(conn, user, name, now_iso()));
+      return token;
+    });
   }
 
   Result<std::vector<TokenInfo>> list_tokens() override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare(concat({kTokenSelect, " ORDER BY t.id"})));
     std::vector<TokenInfo> out;
     for (;;) {
@@ -681,24 +699,24 @@ class SqliteCatalog final : public Catalog {
   }
 
   Status revoke_token(Id token_id) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    STOWAGE_ASSIGN_OR_RETURN(
-        Stmt stmt,
-        conn->prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?"));
-    STOWAGE_TRY(stmt.bind_all(now_iso(), token_id));
-    STOWAGE_TRY(stmt.run());
-    if (conn->changes() == 0) return not_found("token " + std::to_string(token_id) + " not found");
-    return txn.commit();
+    return write([&](Connection& conn) -> Status {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn.prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind_all(now_iso(), token_id));
+      STOWAGE_TRY(stmt.run());
+      if (conn.changes() == 0) return not_found("token " + std::to_string(token_id) + " not found");
+      return {};
+    });
   }
 
   Result<Principal> authenticate(const std::string& secret) override {
     if (secret.empty()) return make_error(ErrorCode::Unauthenticated, "no API token given");
     const std::string hash = secret_hash(secret);
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
     Principal principal;
     std::optional<std::string> last_used;
     {
+      STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
       STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
       STOWAGE_ASSIGN_OR_RETURN(
           Stmt stmt, conn->prepare(concat(
@@ -730,13 +748,13 @@ class SqliteCatalog final : public Catalog {
     const std::string stale = iso_time(now - kLastUsedGranularity);
     if (!last_used || *last_used < stale) {
       // Best effort: failing to record the use must not refuse a valid token.
-      (void)touch_token(*conn, principal.token_id, iso_time(now), stale);
+      (void)touch_token(principal.token_id, iso_time(now), stale);
     }
     return principal;
   }
 
   Result<Team> get_team(Id id) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(
         Stmt stmt,
         conn->prepare(concat({"SELECT ", kTeamColumns, " FROM teams t WHERE t.id = ?"})));
@@ -748,21 +766,20 @@ class SqliteCatalog final : public Catalog {
 
   Result<Workspace> create_workspace(Id team_id, const std::string& name,
                                      const std::string& description) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    STOWAGE_ASSIGN_OR_RETURN(Workspace workspace,
-                             insert_workspace(*conn, team_id, name, description, now_iso()));
-    STOWAGE_TRY(txn.commit());
-    return workspace;
+    return write([&](Connection& conn) -> Result<Workspace> {
+      STOWAGE_ASSIGN_OR_RETURN(Workspace workspace,
+                               insert_workspace(conn, team_id, name, description, now_iso()));
+      return workspace;
+    });
   }
 
   Result<Workspace> get_workspace(Id id) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     return get_row(*conn, workspace_entity(), id);
   }
 
   Result<Page<Workspace>> list_workspaces(Id team_id, const ListQuery& query) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     Where where;
     where.add("w.team_id = ?", team_id);
     return list_rows(*conn, workspace_entity(), std::move(where), query);
@@ -774,50 +791,46 @@ class SqliteCatalog final : public Catalog {
     if (type != "images" && type != "videos") {
       return invalid("create project: type must be 'images' or 'videos', not '" + type + "'");
     }
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    Id team_id = 0;
-    {
-      STOWAGE_ASSIGN_OR_RETURN(Stmt ws,
-                               conn->prepare("SELECT team_id FROM workspaces WHERE id = ?"));
-      STOWAGE_TRY(ws.bind(1, project.workspace_id));
-      STOWAGE_ASSIGN_OR_RETURN(const bool row, ws.step());
-      if (!row) {
-        return not_found("workspace " + std::to_string(project.workspace_id) + " not found");
+    return write([&](Connection& conn) -> Result<Project> {
+      Id team_id = 0;
+      {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt ws,
+                                 conn.prepare("SELECT team_id FROM workspaces WHERE id = ?"));
+        STOWAGE_TRY(ws.bind(1, project.workspace_id));
+        STOWAGE_ASSIGN_OR_RETURN(const bool row, ws.step());
+        if (!row) {
+          return not_found("workspace " + std::to_string(project.workspace_id) + " not found");
+        }
+        team_id = ws.int64(0);
       }
-      team_id = ws.int64(0);
-    }
-    if (project.created_by != 0) STOWAGE_TRY(require_user(*conn, project.created_by));
-    const std::string now = now_iso();
-    STOWAGE_ASSIGN_OR_RETURN(
-        Stmt stmt,
-        conn->prepare("INSERT INTO projects (workspace_id, team_id, name, description, type, "
-                      "readme, custom_data, settings, created_by, created_at, updated_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    STOWAGE_TRY(stmt.bind_all(project.workspace_id, team_id, project.name, project.description,
-                              type, project.readme, json_or_empty(project.custom_data),
-                              json_or_empty(project.settings), user_ref(project.created_by), now,
-                              now));
-    if (Status s = stmt.run(); !s) {
-      return explain(std::move(s).error(), ErrorCode::AlreadyExists,
-                     "project '" + project.name + "' already exists in workspace " +
-                         std::to_string(project.workspace_id));
-    }
-    STOWAGE_ASSIGN_OR_RETURN(Project created,
-                             get_row(*conn, project_entity(), conn->last_insert_rowid()));
-    STOWAGE_TRY(txn.commit());
-    return created;
+      if (project.created_by != 0) STOWAGE_TRY(require_user(conn, project.created_by));
+      const std::string now = now_iso();
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn.prepare("INSERT INTO projects (workspace_id, team_id, name, description, type, "
+                        "readme, custom_data, settings, created_by, created_at, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+      STOWAGE_TRY(stmt.bind_all(project.workspace_id, team_id, project.name, project.description,
+                                type, project.readme, json_or_empty(project.custom_data),
+                                json_or_empty(project.settings), user_ref(project.created_by), now,
+                                now));
+      STOWAGE_ASSIGN_OR_RETURN(const Id id,
+                               inserted_id(stmt, "project '" + project.name +
+                                                     "' already exists in workspace " +
+                                                     std::to_string(project.workspace_id)));
+      return get_row(conn, project_entity(), id);
+    });
   }
 
   Result<Project> get_project(Id id) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     return get_row(*conn, project_entity(), id);
   }
 
   Result<Page<Project>> list_projects(std::optional<Id> workspace_id, std::optional<Id> team_id,
                                       const ListQuery& query) override {
     if (!workspace_id && !team_id) return invalid("list projects: give a workspace or a team");
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     Where where;
     if (workspace_id) where.add("p.workspace_id = ?", *workspace_id);
     if (team_id) where.add("p.team_id = ?", *team_id);
@@ -826,53 +839,49 @@ class SqliteCatalog final : public Catalog {
 
   Result<Dataset> create_dataset(const Dataset& dataset) override {
     if (dataset.name.empty()) return invalid("create dataset: the name is empty");
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    const std::string project = "project " + std::to_string(dataset.project_id);
-    STOWAGE_ASSIGN_OR_RETURN(
-        const bool project_found,
-        row_exists(*conn, "SELECT 1 FROM projects WHERE id = ?", dataset.project_id));
-    if (!project_found) return not_found(project + " not found");
-    if (dataset.parent_id) {
+    return write([&](Connection& conn) -> Result<Dataset> {
+      const std::string project = "project " + std::to_string(dataset.project_id);
       STOWAGE_ASSIGN_OR_RETURN(
-          Stmt parent, conn->prepare("SELECT 1 FROM datasets WHERE id = ? AND project_id = ?"));
-      STOWAGE_TRY(parent.bind_all(*dataset.parent_id, dataset.project_id));
-      STOWAGE_ASSIGN_OR_RETURN(const bool parent_found, parent.step());
-      if (!parent_found) {
-        return not_found("parent dataset " + std::to_string(*dataset.parent_id) +
-                         " is not a dataset of " + project);
+          const bool project_found,
+          row_exists(conn, "SELECT 1 FROM projects WHERE id = ?", dataset.project_id));
+      if (!project_found) return not_found(project + " not found");
+      if (dataset.parent_id) {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt parent, conn.prepare("SELECT 1 FROM datasets WHERE id = ? AND project_id = ?"));
+        STOWAGE_TRY(parent.bind_all(*dataset.parent_id, dataset.project_id));
+        STOWAGE_ASSIGN_OR_RETURN(const bool parent_found, parent.step());
+        if (!parent_found) {
+          return not_found("parent dataset " + std::to_string(*dataset.parent_id) +
+                           " is not a dataset of " + project);
+        }
       }
-    }
-    if (dataset.created_by != 0) STOWAGE_TRY(require_user(*conn, dataset.created_by));
-    const std::string now = now_iso();
-    STOWAGE_ASSIGN_OR_RETURN(
-        Stmt stmt, conn->prepare("INSERT INTO datasets (project_id, parent_id, name, description, "
-                                 "custom_data, created_by, created_at, updated_at) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
-    STOWAGE_TRY(stmt.bind_all(dataset.project_id, dataset.parent_id, dataset.name,
-                              dataset.description, json_or_empty(dataset.custom_data),
-                              user_ref(dataset.created_by), now, now));
-    if (Status s = stmt.run(); !s) {
+      if (dataset.created_by != 0) STOWAGE_TRY(require_user(conn, dataset.created_by));
+      const std::string now = now_iso();
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("INSERT INTO datasets (project_id, parent_id, name, description, "
+                                   "custom_data, created_by, created_at, updated_at) "
+                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+      STOWAGE_TRY(stmt.bind_all(dataset.project_id, dataset.parent_id, dataset.name,
+                                dataset.description, json_or_empty(dataset.custom_data),
+                                user_ref(dataset.created_by), now, now));
       const std::string where = dataset.parent_id
                                     ? "under dataset " + std::to_string(*dataset.parent_id)
                                     : "at the top level of " + project;
-      return explain(std::move(s).error(), ErrorCode::AlreadyExists,
-                     "dataset '" + dataset.name + "' already exists " + where);
-    }
-    STOWAGE_ASSIGN_OR_RETURN(Dataset created,
-                             get_row(*conn, dataset_entity(), conn->last_insert_rowid()));
-    STOWAGE_TRY(txn.commit());
-    return created;
+      STOWAGE_ASSIGN_OR_RETURN(
+          const Id id,
+          inserted_id(stmt, "dataset '" + dataset.name + "' already exists " + where));
+      return get_row(conn, dataset_entity(), id);
+    });
   }
 
   Result<Dataset> get_dataset(Id id) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     return get_row(*conn, dataset_entity(), id);
   }
 
   Result<Page<Dataset>> list_datasets(Id project_id, bool recursive,
                                       const ListQuery& query) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     Where where;
     where.add("d.project_id = ?", project_id);
     // A parentId filter means "children of": the API forces recursive then.
@@ -890,46 +899,45 @@ class SqliteCatalog final : public Catalog {
       return invalid("put blob " + blob.sha256_hex + ": bucket and key are required");
     }
     STOWAGE_TRY(check_size(blob.size, "put blob " + blob.sha256_hex));
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    {
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt, conn->prepare("SELECT 1 FROM blob_collections WHERE sha256_hex = ?"));
-      STOWAGE_TRY(stmt.bind(1, blob.sha256_hex));
-      STOWAGE_ASSIGN_OR_RETURN(const bool collecting, stmt.step());
-      if (collecting) {
-        Error e = make_error(ErrorCode::Unavailable,
-                             "blob " + blob.sha256_hex +
-                                 " is being garbage-collected: publish the bytes again once "
-                                 "`stowage gc` has finished, then retry");
-        e.retryable = true;
-        return e;
+    return write([&](Connection& conn) -> Result<Blob> {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt, conn.prepare("SELECT 1 FROM blob_collections WHERE sha256_hex = ?"));
+        STOWAGE_TRY(stmt.bind(1, blob.sha256_hex));
+        STOWAGE_ASSIGN_OR_RETURN(const bool collecting, stmt.step());
+        if (collecting) {
+          Error e = make_error(ErrorCode::Unavailable,
+                               "blob " + blob.sha256_hex +
+                                   " is being garbage-collected: publish the bytes again once "
+                                   "`stowage gc` has finished, then retry");
+          e.retryable = true;
+          return e;
+        }
       }
-    }
-    {
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt,
-          conn->prepare("INSERT INTO blobs (sha256_hex, size, mime, width, height, bucket, "
-                        "object_key, created_at, file_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT (sha256_hex) DO NOTHING"));
-      STOWAGE_TRY(stmt.bind_all(blob.sha256_hex, static_cast<std::int64_t>(blob.size), blob.mime,
-                                blob.width, blob.height, blob.bucket, blob.key, now_iso(),
-                                json_or_empty(blob.file_meta)));
-      STOWAGE_TRY(stmt.run());
-    }
-    STOWAGE_ASSIGN_OR_RETURN(Blob stored, select_blob(*conn, blob.sha256_hex));
-    STOWAGE_TRY(txn.commit());
-    return stored;
+      {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt,
+            conn.prepare("INSERT INTO blobs (sha256_hex, size, mime, width, height, bucket, "
+                          "object_key, created_at, file_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT (sha256_hex) DO NOTHING"));
+        STOWAGE_TRY(stmt.bind_all(blob.sha256_hex, static_cast<std::int64_t>(blob.size), blob.mime,
+                                  blob.width, blob.height, blob.bucket, blob.key, now_iso(),
+                                  json_or_empty(blob.file_meta)));
+        STOWAGE_TRY(stmt.run());
+      }
+      STOWAGE_ASSIGN_OR_RETURN(Blob stored, select_blob(conn, blob.sha256_hex));
+      return stored;
+    });
   }
 
   Result<Blob> get_blob(const std::string& sha256_hex) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     return select_blob(*conn, sha256_hex);
   }
 
   Result<std::vector<std::string>> existing_blobs(
       const std::vector<std::string>& sha256_hex) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
     std::vector<std::string> out;
     for (const std::string& hex : sha256_hex) {
@@ -960,92 +968,88 @@ class SqliteCatalog final : public Catalog {
       }
     }
 
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    Item base;
-    base.dataset_id = dataset_id;
-    {
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt, conn->prepare("SELECT d.project_id, p.workspace_id, p.team_id FROM datasets "
-                                   "d JOIN projects p ON p.id = d.project_id WHERE d.id = ?"));
-      STOWAGE_TRY(stmt.bind(1, dataset_id));
-      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
-      if (!row) return not_found("dataset " + std::to_string(dataset_id) + " not found");
-      base.project_id = stmt.int64(0);
-      base.workspace_id = stmt.int64(1);
-      base.team_id = stmt.int64(2);
-    }
-    if (created_by != 0) {
-      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare("SELECT login FROM users WHERE id = ?"));
-      STOWAGE_TRY(stmt.bind(1, created_by));
-      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
-      if (!row) return not_found("user " + std::to_string(created_by) + " not found");
-      base.created_by_login = stmt.text(0);
-    }
-    base.created_at = base.updated_at = now_iso();
+    return write([&](Connection& conn) -> Result<std::vector<Item>> {
+      Item base;
+      base.dataset_id = dataset_id;
+      {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt, conn.prepare("SELECT d.project_id, p.workspace_id, p.team_id FROM datasets "
+                                     "d JOIN projects p ON p.id = d.project_id WHERE d.id = ?"));
+        STOWAGE_TRY(stmt.bind(1, dataset_id));
+        STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+        if (!row) return not_found("dataset " + std::to_string(dataset_id) + " not found");
+        base.project_id = stmt.int64(0);
+        base.workspace_id = stmt.int64(1);
+        base.team_id = stmt.int64(2);
+      }
+      if (created_by != 0) {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("SELECT login FROM users WHERE id = ?"));
+        STOWAGE_TRY(stmt.bind(1, created_by));
+        STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+        if (!row) return not_found("user " + std::to_string(created_by) + " not found");
+        base.created_by_login = stmt.text(0);
+      }
+      base.created_at = base.updated_at = now_iso();
 
-    std::vector<Item> out;
-    out.reserve(items.size());
-    for (const NewItem& in : items) {
-      Item item = base;
-      item.name = in.name;
-      item.blob_sha256_hex = in.blob_sha256_hex;
-      item.link = in.link;
-      item.mime = in.mime;
-      item.size = in.size;
-      item.width = in.width;
-      item.height = in.height;
-      item.meta = json_or_empty(in.meta);
-      item.file_meta = json_or_empty(in.file_meta);
-      item.content_sha256_hex = in.blob_sha256_hex;
-      if (in.blob_sha256_hex) {
-        // Unset properties come from the blob, so an item is never poorer than its bytes.
-        auto blob = select_blob(*conn, *in.blob_sha256_hex);
-        if (!blob) {
-          return explain(std::move(blob).error(), ErrorCode::NotFound,
-                         "add item '" + in.name + "': blob " + *in.blob_sha256_hex +
-                             " not found (upload the bytes first)");
+      std::vector<Item> out;
+      out.reserve(items.size());
+      for (const NewItem& in : items) {
+        Item item = base;
+        item.name = in.name;
+        item.blob_sha256_hex = in.blob_sha256_hex;
+        item.link = in.link;
+        item.mime = in.mime;
+        item.size = in.size;
+        item.width = in.width;
+        item.height = in.height;
+        item.meta = json_or_empty(in.meta);
+        item.file_meta = json_or_empty(in.file_meta);
+        item.content_sha256_hex = in.blob_sha256_hex;
+        if (in.blob_sha256_hex) {
+          // Unset properties come from the blob, so an item is never poorer than its bytes.
+          auto blob = select_blob(conn, *in.blob_sha256_hex);
+          if (!blob) {
+            return explain(std::move(blob).error(), ErrorCode::NotFound,
+                           "add item '" + in.name + "': blob " + *in.blob_sha256_hex +
+                               " not found (upload the bytes first)");
+          }
+          if (item.mime.empty()) item.mime = blob->mime;
+          if (item.size == 0) item.size = blob->size;
+          if (!item.width) item.width = blob->width;
+          if (!item.height) item.height = blob->height;
+          if (item.file_meta == "{}") item.file_meta = blob->file_meta;
+          item.blob_bucket = blob->bucket;
+          item.blob_key = blob->key;
         }
-        if (item.mime.empty()) item.mime = blob->mime;
-        if (item.size == 0) item.size = blob->size;
-        if (!item.width) item.width = blob->width;
-        if (!item.height) item.height = blob->height;
-        if (item.file_meta == "{}") item.file_meta = blob->file_meta;
-        item.blob_bucket = blob->bucket;
-        item.blob_key = blob->key;
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt,
+            conn.prepare(
+                "INSERT INTO items (dataset_id, project_id, workspace_id, team_id, name, "
+                "blob_sha256, link, mime, size, width, height, meta, created_by, "
+                "created_at, updated_at, file_meta, content_sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+        STOWAGE_TRY(stmt.bind_all(item.dataset_id, item.project_id, item.workspace_id, item.team_id,
+                                  item.name, item.blob_sha256_hex, item.link, item.mime,
+                                  static_cast<std::int64_t>(item.size), item.width, item.height,
+                                  item.meta, user_ref(created_by), item.created_at, item.updated_at,
+                                  item.file_meta, item.content_sha256_hex));
+        STOWAGE_ASSIGN_OR_RETURN(
+            item.id, inserted_id(stmt, "item '" + item.name + "' already exists" + in_dataset));
+        out.push_back(std::move(item));
       }
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt,
-          conn->prepare(
-              "INSERT INTO items (dataset_id, project_id, workspace_id, team_id, name, "
-              "blob_sha256, link, mime, size, width, height, meta, created_by, "
-              "created_at, updated_at, file_meta, content_sha256) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-      STOWAGE_TRY(stmt.bind_all(item.dataset_id, item.project_id, item.workspace_id, item.team_id,
-                                item.name, item.blob_sha256_hex, item.link, item.mime,
-                                static_cast<std::int64_t>(item.size), item.width, item.height,
-                                item.meta, user_ref(created_by), item.created_at, item.updated_at,
-                                item.file_meta, item.content_sha256_hex));
-      if (Status s = stmt.run(); !s) {
-        return explain(std::move(s).error(), ErrorCode::AlreadyExists,
-                       "item '" + item.name + "' already exists" + in_dataset);
-      }
-      item.id = conn->last_insert_rowid();
-      out.push_back(std::move(item));
-    }
-    STOWAGE_TRY(txn.commit());
-    return out;
+      return out;
+    });
   }
 
   Result<Item> get_item(Id id) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     return get_row(*conn, item_entity(), id);
   }
 
   Result<Page<Item>> list_items(std::optional<Id> dataset_id, std::optional<Id> project_id,
                                 const ListQuery& query) override {
     if (!dataset_id && !project_id) return invalid("list items: give a dataset or a project");
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     Where where;
     if (dataset_id) where.add("i.dataset_id = ?", *dataset_id);
     if (project_id) where.add("i.project_id = ?", *project_id);
@@ -1054,7 +1058,7 @@ class SqliteCatalog final : public Catalog {
 
   Result<std::vector<Item>> find_items_by_name(Id dataset_id,
                                                const std::vector<std::string>& names) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
     const std::string sql =
         concat({item_entity().select, " WHERE i.dataset_id = ? AND i.name = ?"});
@@ -1069,7 +1073,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<std::vector<Id>> blob_team_ids(const std::string& sha256_hex) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(
         Stmt stmt, conn->prepare("SELECT DISTINCT team_id FROM items WHERE blob_sha256 = ?"));
     STOWAGE_TRY(stmt.bind(1, sha256_hex));
@@ -1083,7 +1087,7 @@ class SqliteCatalog final : public Catalog {
 
   Result<std::vector<Blob>> list_blobs(const std::string& after_sha256_hex,
                                        std::size_t limit) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(
         Stmt stmt,
         conn->prepare(concat({kBlobSelect, " WHERE sha256_hex > ? ORDER BY sha256_hex LIMIT ?"})));
@@ -1092,7 +1096,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<std::vector<Item>> scan_items(Id after_id, std::size_t limit) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     ListQuery query;
     query.after = after_id;
     query.per_page = static_cast<std::int64_t>(std::max<std::size_t>(1, limit));
@@ -1103,7 +1107,7 @@ class SqliteCatalog final : public Catalog {
   Result<std::vector<Blob>> unreferenced_blobs(const std::string& created_before,
                                                const std::string& after_sha256_hex,
                                                std::size_t limit) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(
         Stmt stmt,
         conn->prepare(concat({kBlobSelect,
@@ -1117,41 +1121,37 @@ class SqliteCatalog final : public Catalog {
 
   Result<bool> begin_blob_collection(const std::string& sha256_hex,
                                      const std::string& created_before) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    {
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt,
-          conn->prepare("INSERT INTO blob_collections (sha256_hex, size, bucket, object_key, "
-                        "started_at) SELECT sha256_hex, size, bucket, object_key, ? FROM blobs "
-                        "WHERE sha256_hex = ? AND created_at < ? AND NOT EXISTS (SELECT 1 FROM "
-                        "items WHERE blob_sha256 = ?) ON CONFLICT (sha256_hex) DO NOTHING"));
-      STOWAGE_TRY(stmt.bind_all(now_iso(), sha256_hex, created_before, sha256_hex));
-      STOWAGE_TRY(stmt.run());
-    }
-    if (conn->changes() == 0) return false;
-    {
-      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
-                               conn->prepare("DELETE FROM blobs WHERE sha256_hex = ?"));
+    const std::string now = now_iso();
+    return write([&](Connection& conn) -> Result<bool> {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt,
+            conn.prepare("INSERT INTO blob_collections (sha256_hex, size, bucket, object_key, "
+                         "started_at) SELECT sha256_hex, size, bucket, object_key, ? FROM blobs "
+                         "WHERE sha256_hex = ? AND created_at < ? AND NOT EXISTS (SELECT 1 FROM "
+                         "items WHERE blob_sha256 = ?) ON CONFLICT (sha256_hex) DO NOTHING"));
+        STOWAGE_TRY(stmt.bind_all(now, sha256_hex, created_before, sha256_hex));
+        STOWAGE_TRY(stmt.run());
+      }
+      if (conn.changes() == 0) return false;
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("DELETE FROM blobs WHERE sha256_hex = ?"));
       STOWAGE_TRY(stmt.bind(1, sha256_hex));
       STOWAGE_TRY(stmt.run());
-    }
-    STOWAGE_TRY(txn.commit());
-    return true;
+      return true;
+    });
   }
 
   Status end_blob_collection(const std::string& sha256_hex) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
-                             conn->prepare("DELETE FROM blob_collections WHERE sha256_hex = ?"));
-    STOWAGE_TRY(stmt.bind(1, sha256_hex));
-    STOWAGE_TRY(stmt.run());
-    return txn.commit();
+    return write([&](Connection& conn) -> Status {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn.prepare("DELETE FROM blob_collections WHERE sha256_hex = ?"));
+      STOWAGE_TRY(stmt.bind(1, sha256_hex));
+      return stmt.run();
+    });
   }
 
   Result<std::vector<Blob>> pending_blob_collections() override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(
         Stmt stmt, conn->prepare("SELECT sha256_hex, size, bucket, object_key, started_at FROM "
                                  "blob_collections ORDER BY sha256_hex"));
@@ -1173,41 +1173,40 @@ class SqliteCatalog final : public Catalog {
                         std::optional<std::int64_t> width,
                         std::optional<std::int64_t> height) override {
     STOWAGE_TRY(check_size(size, "item " + std::to_string(item_id)));
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    {
-      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
-                               conn->prepare("SELECT link IS NOT NULL FROM items WHERE id = ?"));
-      STOWAGE_TRY(stmt.bind(1, item_id));
-      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
-      if (!row) return not_found("item " + std::to_string(item_id) + " not found");
-      if (stmt.int64(0) == 0) {
-        return invalid("item " + std::to_string(item_id) +
-                       " has stored bytes: its metadata is its blob's");
+    const std::string now = now_iso();
+    return write([&](Connection& conn) -> Status {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt, conn.prepare("SELECT CASE WHEN link IS NULL THEN 0 ELSE 1 END FROM items "
+                                    "WHERE id = ?"));
+        STOWAGE_TRY(stmt.bind(1, item_id));
+        STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+        if (!row) return not_found("item " + std::to_string(item_id) + " not found");
+        if (stmt.int64(0) == 0) {
+          return invalid("item " + std::to_string(item_id) +
+                         " has stored bytes: its metadata is its blob's");
+        }
       }
-    }
-    {
       STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt, conn->prepare("UPDATE items SET mime = ?, size = ?, width = ?, height = ?, "
-                                   "updated_at = ? WHERE id = ?"));
-      STOWAGE_TRY(stmt.bind_all(mime, static_cast<std::int64_t>(size), width, height, now_iso(),
+          Stmt stmt, conn.prepare("UPDATE items SET mime = ?, size = ?, width = ?, height = ?, "
+                                  "updated_at = ? WHERE id = ?"));
+      STOWAGE_TRY(stmt.bind_all(mime, static_cast<std::int64_t>(size), width, height, now,
                                 item_id));
-      STOWAGE_TRY(stmt.run());
-    }
-    return txn.commit();
+      return stmt.run();
+    });
   }
 
   Status set_blob_file_meta(const std::string& sha256_hex, const std::string& file_meta) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    {
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt, conn->prepare("UPDATE blobs SET file_meta = ? WHERE sha256_hex = ?"));
-      STOWAGE_TRY(stmt.bind_all(json_or_empty(file_meta), sha256_hex));
-      STOWAGE_TRY(stmt.run());
-    }
-    if (conn->changes() == 0) return not_found("blob " + sha256_hex + " not found");
-    return txn.commit();
+    return write([&](Connection& conn) -> Status {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt, conn.prepare("UPDATE blobs SET file_meta = ? WHERE sha256_hex = ?"));
+        STOWAGE_TRY(stmt.bind_all(json_or_empty(file_meta), sha256_hex));
+        STOWAGE_TRY(stmt.run());
+      }
+      if (conn.changes() == 0) return not_found("blob " + sha256_hex + " not found");
+      return {};
+    });
   }
 
   Status set_item_links(const std::vector<LinkChange>& changes) override {
@@ -1221,28 +1220,28 @@ class SqliteCatalog final : public Catalog {
         return invalid("set links: item " + std::to_string(change.item_id) + " appears twice");
       }
     }
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    const std::string now = now_iso();
-    for (const LinkChange& change : changes) {
-      STOWAGE_ASSIGN_OR_RETURN(auto current, get_row(*conn, item_entity(), change.item_id));
-      if (change.expect_blob_sha256_hex && current.blob_sha256_hex != change.expect_blob_sha256_hex) {
-        return make_error(ErrorCode::PreconditionFailed,
-                          "item " + std::to_string(change.item_id) +
-                              " changed meanwhile: it no longer has the bytes that were copied");
+    return write([&](Connection& conn) -> Status {
+      const std::string now = now_iso();
+      for (const LinkChange& change : changes) {
+        STOWAGE_ASSIGN_OR_RETURN(auto current, get_row(conn, item_entity(), change.item_id));
+        if (change.expect_blob_sha256_hex && current.blob_sha256_hex != change.expect_blob_sha256_hex) {
+          return make_error(ErrorCode::PreconditionFailed,
+                            "item " + std::to_string(change.item_id) +
+                                " changed meanwhile: it no longer has the bytes that were copied");
+        }
+        if (change.expect_link && current.link != change.expect_link) {
+          return make_error(ErrorCode::PreconditionFailed,
+                            "item " + std::to_string(change.item_id) +
+                                " changed meanwhile: it no longer has the link that was copied");
+        }
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt, conn.prepare("UPDATE items SET link = ?, blob_sha256 = NULL, "
+                                     "updated_at = ? WHERE id = ?"));
+        STOWAGE_TRY(stmt.bind_all(change.link, now, change.item_id));
+        STOWAGE_TRY(stmt.run());
       }
-      if (change.expect_link && current.link != change.expect_link) {
-        return make_error(ErrorCode::PreconditionFailed,
-                          "item " + std::to_string(change.item_id) +
-                              " changed meanwhile: it no longer has the link that was copied");
-      }
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt, conn->prepare("UPDATE items SET link = ?, blob_sha256 = NULL, "
-                                   "updated_at = ? WHERE id = ?"));
-      STOWAGE_TRY(stmt.bind_all(change.link, now, change.item_id));
-      STOWAGE_TRY(stmt.run());
-    }
-    return txn.commit();
+      return {};
+    });
   }
 
   Status set_item_blobs(const std::vector<BlobChange>& changes) override {
@@ -1252,41 +1251,127 @@ class SqliteCatalog final : public Catalog {
         return invalid("set blobs: item " + std::to_string(change.item_id) + " appears twice");
       }
     }
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    const std::string now = now_iso();
-    for (const BlobChange& change : changes) {
-      STOWAGE_ASSIGN_OR_RETURN(auto current, get_row(*conn, item_entity(), change.item_id));
-      if (change.expect_link && current.link != change.expect_link) {
-        return make_error(ErrorCode::PreconditionFailed,
-                          "item " + std::to_string(change.item_id) +
-                              " changed meanwhile: it no longer has the link that was copied");
+    return write([&](Connection& conn) -> Status {
+      const std::string now = now_iso();
+      for (const BlobChange& change : changes) {
+        STOWAGE_ASSIGN_OR_RETURN(auto current, get_row(conn, item_entity(), change.item_id));
+        if (change.expect_link && current.link != change.expect_link) {
+          return make_error(ErrorCode::PreconditionFailed,
+                            "item " + std::to_string(change.item_id) +
+                                " changed meanwhile: it no longer has the link that was copied");
+        }
+        auto blob = select_blob(conn, change.blob_sha256_hex);
+        if (!blob) {
+          return explain(std::move(blob).error(), ErrorCode::NotFound,
+                         "item " + std::to_string(change.item_id) + ": blob " +
+                             change.blob_sha256_hex + " not found");
+        }
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt, conn.prepare("UPDATE items SET blob_sha256 = ?, content_sha256 = ?, "
+                                     "link = NULL, updated_at = ? WHERE id = ?"));
+        STOWAGE_TRY(
+            stmt.bind_all(change.blob_sha256_hex, change.blob_sha256_hex, now, change.item_id));
+        STOWAGE_TRY(stmt.run());
       }
-      auto blob = select_blob(*conn, change.blob_sha256_hex);
-      if (!blob) {
-        return explain(std::move(blob).error(), ErrorCode::NotFound,
-                       "item " + std::to_string(change.item_id) + ": blob " +
-                           change.blob_sha256_hex + " not found");
-      }
-      STOWAGE_ASSIGN_OR_RETURN(
-          Stmt stmt, conn->prepare("UPDATE items SET blob_sha256 = ?, content_sha256 = ?, "
-                                   "link = NULL, updated_at = ? WHERE id = ?"));
-      STOWAGE_TRY(
-          stmt.bind_all(change.blob_sha256_hex, change.blob_sha256_hex, now, change.item_id));
-      STOWAGE_TRY(stmt.run());
-    }
-    return txn.commit();
+      return {};
+    });
   }
 
   Status remove_items(const std::vector<Id>& ids) override {
-    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_.acquire());
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn, writer_));
-    for (Id id : ids) {
-      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare("DELETE FROM items WHERE id = ?"));
-      STOWAGE_TRY(stmt.bind(1, id));
+    return write([&](Connection& conn) -> Status {
+      for (Id id : ids) {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("DELETE FROM items WHERE id = ?"));
+        STOWAGE_TRY(stmt.bind(1, id));
+        STOWAGE_TRY(stmt.run());
+      }
+      return {};
+    });
+  }
+
+  Result<std::string> shared_setting(const std::string& key,
+                                     const std::string& proposed) override {
+    if (key.empty()) return invalid("shared setting: the key is empty");
+    return write([&](Connection& conn) -> Result<std::string> {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt, conn.prepare("INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) "
+                                    "ON CONFLICT (key) DO NOTHING"));
+        STOWAGE_TRY(stmt.bind_all(key, proposed, now_iso()));
+        STOWAGE_TRY(stmt.run());
+      }
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("SELECT value FROM settings WHERE key = ?"));
+      STOWAGE_TRY(stmt.bind(1, key));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return make_error(ErrorCode::Internal, "setting '" + key + "' vanished");
+      return stmt.text(0);
+    });
+  }
+
+  Status take_lease(const std::string& name, const std::string& holder,
+                    std::chrono::milliseconds ttl) override {
+    if (name.empty() || holder.empty()) return invalid("take lease: name and holder are required");
+    return write([&](Connection& conn) -> Status {
+      const auto now = std::chrono::system_clock::now();
+      const std::string now_text = iso_time(now);
+      {
+        // Inserted, or updated when it is ours or has expired; left alone otherwise.
+        STOWAGE_ASSIGN_OR_RETURN(
+            Stmt stmt,
+            conn.prepare("INSERT INTO leases (name, holder, taken_at, expires_at) "
+                         "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                         "holder = excluded.holder, expires_at = excluded.expires_at, "
+                         "taken_at = CASE WHEN leases.holder = excluded.holder "
+                         "THEN leases.taken_at ELSE excluded.taken_at END "
+                         "WHERE leases.holder = excluded.holder OR leases.expires_at < ?"));
+        STOWAGE_TRY(stmt.bind_all(name, holder, now_text, iso_time(now + ttl), now_text));
+        STOWAGE_TRY(stmt.run());
+      }
+      if (conn.changes() == 1) return {};
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn.prepare("SELECT holder, taken_at, expires_at FROM leases "
+                                            "WHERE name = ?"));
+      STOWAGE_TRY(stmt.bind(1, name));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return make_error(ErrorCode::Internal, "lease '" + name + "' vanished");
+      return make_error(ErrorCode::PreconditionFailed,
+                        name + " is already running: " + stmt.text(0) + " holds it since " +
+                            stmt.text(1) + " (the lease runs until " + stmt.text(2) +
+                            " unless renewed)");
+    });
+  }
+
+  Status take_over_lease(const std::string& name, const std::string& holder,
+                         std::chrono::milliseconds ttl, const std::string& dead_holder) override {
+    return write([&](Connection& conn) -> Status {
+      const auto now = std::chrono::system_clock::now();
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("UPDATE leases SET holder = ?, taken_at = ?, expires_at = ? "
+                                  "WHERE name = ? AND holder = ?"));
+      STOWAGE_TRY(stmt.bind_all(holder, iso_time(now), iso_time(now + ttl), name, dead_holder));
       STOWAGE_TRY(stmt.run());
-    }
-    return txn.commit();
+      if (conn.changes() == 1) return {};
+      return make_error(ErrorCode::PreconditionFailed,
+                        name + ": " + dead_holder + " no longer holds the lease");
+    });
+  }
+
+  Result<std::optional<std::string>> lease_holder(const std::string& name) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt, conn->prepare("SELECT holder FROM leases WHERE name = ? AND expires_at >= ?"));
+    STOWAGE_TRY(stmt.bind_all(name, now_iso()));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(stmt.text(0));
+  }
+
+  Status release_lease(const std::string& name, const std::string& holder) override {
+    return write([&](Connection& conn) -> Status {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn.prepare("DELETE FROM leases WHERE name = ? AND holder = ?"));
+      STOWAGE_TRY(stmt.bind_all(name, holder));
+      return stmt.run();
+    });
   }
 
  private:
@@ -1309,37 +1394,50 @@ class SqliteCatalog final : public Catalog {
   }
 
   /// Records a use of the token unless another request did within the granularity.
-  Status touch_token(Connection& conn, Id token_id, const std::string& now,
-                     const std::string& stale) {
-    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(conn, writer_));
-    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
-                             conn.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND "
-                                          "(last_used_at IS NULL OR last_used_at < ?)"));
-    STOWAGE_TRY(stmt.bind_all(now, token_id, stale));
-    STOWAGE_TRY(stmt.run());
-    return txn.commit();
+  Status touch_token(Id token_id, const std::string& now, const std::string& stale) {
+    return write([&](Connection& conn) -> Status {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt,
+                               conn.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND "
+                                            "(last_used_at IS NULL OR last_used_at < ?)"));
+      STOWAGE_TRY(stmt.bind_all(now, token_id, stale));
+      STOWAGE_TRY(stmt.run());
+      return {};
+    });
   }
 
-  /// Serialises this process's write transactions (see sqlite::Txn).
-  std::mutex writer_;
-  sqlite::ConnectionPool pool_;
+  /// Runs `body` in a write transaction and commits it; runs it again from the start when it
+  /// lost against a concurrent transaction (PostgreSQL's serialization failures and deadlocks;
+  /// SQLite's writers queue and never conflict). `body` must have no effect outside the
+  /// database, since it may run several times.
+  template <class F>
+  auto write(F&& body) -> decltype(body(std::declval<Connection&>())) {
+    using R = decltype(body(std::declval<Connection&>()));
+    std::chrono::milliseconds pause = kFirstConflictPause;
+    for (int attempt = 1;; ++attempt) {
+      R result = [&]() -> R {
+        STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+        STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::write(*conn));
+        R r = body(*conn);
+        if (!r) return r;
+        STOWAGE_TRY(txn.commit());
+        return r;
+      }();
+      if (result || !sql::is_conflict(result.error()) || attempt == kMaxWriteAttempts) {
+        return result;
+      }
+      thread_local std::minstd_rand jitter(std::random_device{}());
+      std::this_thread::sleep_for(pause + std::chrono::milliseconds(jitter() % (pause.count() + 1)));
+      pause *= 2;
+    }
+  }
+
+  std::unique_ptr<sql::Pool> pool_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Catalog>> Catalog::open_sqlite(const std::filesystem::path& file) {
-  if (file.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(file.parent_path(), ec);
-    if (ec) {
-      return make_error(ErrorCode::IoError, "open catalog " + file.string() +
-                                                ": cannot create its folder: " + ec.message());
-    }
-  }
-  STOWAGE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, Connection::open(file));
-  std::mutex migration_writer;  // no other thread can see this catalog yet
-  STOWAGE_TRY(sqlite::migrate(*first, migration_writer, file));
-  return std::unique_ptr<Catalog>(new SqliteCatalog(file, std::move(first)));
+std::unique_ptr<Catalog> make_sql_catalog(std::unique_ptr<sql::Pool> pool) {
+  return std::make_unique<SqlCatalog>(std::move(pool));
 }
 
 }  // namespace stowage::catalog
