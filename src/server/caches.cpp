@@ -21,7 +21,9 @@ Result<std::unique_ptr<Caches>> Caches::open(const config::Config& config,
   if (remote) {
     c->caching_ = std::make_unique<cache::CachingStore>(
         store, c->storage_cache_.get(), std::string(config::to_string(config.provider)),
-        &c->metrics_);
+        &c->metrics_,
+        cache::CachingOptions{.revalidate_after = config.cache_storage_revalidate,
+                              .immutable_bucket = config.public_bucket()});
   }
   if (config.cache_previews_bytes > 0) {
     STOWAGE_ASSIGN_OR_RETURN(c->preview_cache_,

@@ -7,6 +7,8 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -98,7 +100,13 @@ class TeamFilesTest : public ::testing::Test {
   HttpClient api = server.client();
 
   // The provider's private bucket is shared with other runs: start and end with no team files.
-  void SetUp() override { clear_team_files(); }
+  void SetUp() override {
+    clear_team_files();
+    // Other tests leave objects in the shared private bucket: only new ones are this test's.
+    const auto before = all_private_keys();
+    existing_.insert(before.begin(), before.end());
+  }
+  std::set<std::string> existing_;
   void TearDown() override { clear_team_files(); }
   void clear_team_files() {
     for (;;) {
@@ -157,7 +165,15 @@ class TeamFilesTest : public ::testing::Test {
     return b.substr(0, b.size() - std::string("-public").size()) + "-private";
   }
   /// Every key in the private bucket.
+  /// The private bucket's keys that this test made (none outside the team's root, we hope).
   std::vector<std::string> private_keys() {
+    std::vector<std::string> keys;
+    for (auto& key : all_private_keys()) {
+      if (!existing_.contains(key)) keys.push_back(std::move(key));
+    }
+    return keys;
+  }
+  std::vector<std::string> all_private_keys() {
     std::vector<std::string> keys;
     store::ListOptions o;
     for (;;) {

@@ -144,7 +144,7 @@ class CachingStoreTest : public ::testing::Test {
     o.metrics = &metrics_;
     cache_ = DiskCache::open(o).value();
     caching_ = std::make_unique<CachingStore>(*remote_, cache_.get(), "test", &metrics_,
-                                              CachingOptions{revalidate_after_, [this] { return now_; }});
+                                              CachingOptions{revalidate_after_, "", [this] { return now_; }});
   }
   void put(const std::string& key, const std::string& bytes) {
     auto w = local_->open_write({"bucket", key}, {}).value();
@@ -411,6 +411,33 @@ TEST_F(CachingStoreTest, AReaderThatLeavesEarlyStillLeavesTheObjectCached) {
   const int before = remote_->requests();
   EXPECT_EQ(get("video.mp4"), bytes);
   EXPECT_EQ(remote_->requests(), before);
+}
+
+TEST_F(CachingStoreTest, AWriteDuringAFillKeepsTheOldBytesOutOfTheCache) {
+  reopen(8 << 20);
+  const std::string old_bytes(100000, 'o');
+  put("team/model.pt", old_bytes);
+  CountingStore::Gate gate;
+  gate.open_bytes = 4096;
+  remote_->gate = &gate;
+  auto reader = caching_->open_read({"bucket", "team/model.pt"}, {}).value();
+  std::vector<std::byte> first(4096);
+  std::size_t got = 0;
+  while (got < first.size()) got += reader->read(std::span(first).subspan(got)).value();
+  // Rewritten through the store while the fill still holds the old bytes back.
+  auto w = caching_->open_write({"bucket", "team/model.pt"}, {}).value();
+  w->write(view("new model")).value();
+  w->commit().value();
+  gate.release();
+  (void)read_all(*reader);
+  reader.reset();
+  remote_->gate = nullptr;
+  for (int i = 0; i < 100; ++i) {  // the fill thread ends on its own
+    std::this_thread::sleep_for(10ms);
+    if (get("team/model.pt") == "new model") break;
+  }
+  EXPECT_EQ(get("team/model.pt"), "new model");
+  EXPECT_EQ(get("team/model.pt"), "new model");
 }
 
 TEST_F(CachingStoreTest, AHeaderReadOfAColdObjectDoesNotFetchAllOfIt) {

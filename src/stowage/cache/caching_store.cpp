@@ -59,20 +59,19 @@ class CountingReader final : public io::Reader {
 /// racing with the write cannot leave the old bytes cached.
 class InvalidatingWriter final : public store::Writer {
  public:
-  InvalidatingWriter(std::unique_ptr<store::Writer> inner, DiskCache* cache, std::string key)
-      : inner_(std::move(inner)), cache_(cache), key_(std::move(key)) {}
+  InvalidatingWriter(std::unique_ptr<store::Writer> inner, std::function<void()> invalidate)
+      : inner_(std::move(inner)), invalidate_(std::move(invalidate)) {}
   Status write(std::span<const std::byte> bytes) override { return inner_->write(bytes); }
   Result<ObjectInfo> commit() override {
     auto info = inner_->commit();
-    if (cache_) (void)cache_->erase(key_);
+    invalidate_();
     return info;
   }
   Status abort() override { return inner_->abort(); }
 
  private:
   std::unique_ptr<store::Writer> inner_;
-  DiskCache* cache_;
-  std::string key_;
+  std::function<void()> invalidate_;
 };
 
 /// Two infos of one object name the same bytes: the same size and etag (or, for servers that
@@ -102,6 +101,10 @@ std::int64_t to_ms(std::chrono::system_clock::time_point t) {
 class CachingStore::Fill {
  public:
   explicit Fill(io::File written) : written_file_(std::move(written)) {}
+
+  /// Set (under CachingStore::fills_mutex_) when the object was written or removed while
+  /// this fill ran.
+  bool discarded = false;
 
   /// The object's info once the remote answered the GET, or the error that ended the fill.
   Result<ObjectInfo> wait_opened() {
@@ -156,6 +159,11 @@ class CachingStore::Fill {
   std::optional<std::uint64_t> size() {
     std::lock_guard lock(mutex_);
     return info_ ? std::optional(info_->size) : std::nullopt;
+  }
+  /// The object's info once the remote answered the fill's GET (without waiting).
+  std::optional<ObjectInfo> info() {
+    std::lock_guard lock(mutex_);
+    return info_;
   }
 
  private:
@@ -288,7 +296,9 @@ Result<std::optional<ObjectInfo>> CachingStore::fresh_entry(const ObjectPath& pa
     STOWAGE_TRY(cache_->erase(key));
     return std::optional<ObjectInfo>();
   }
-  if (!options_.revalidate_after) return std::optional(std::move(entry->info));
+  if (!options_.revalidate_after || path.bucket == options_.immutable_bucket) {
+    return std::optional(std::move(entry->info));
+  }
   const auto now = options_.now();
   if (now - entry->validated < *options_.revalidate_after) {
     return std::optional(std::move(entry->info));
@@ -395,12 +405,25 @@ Result<ObjectInfo> CachingStore::stat(const ObjectPath& path) {
   const std::string key = key_of(path);
   STOWAGE_ASSIGN_OR_RETURN(auto fresh, fresh_entry(path, key));
   if (fresh) return std::move(*fresh);
+  // An object being filled is known already: its fill's GET has been answered.
+  if (auto filling = filling_info(key)) return std::move(*filling);
   count_request("stat");
   STOWAGE_ASSIGN_OR_RETURN(auto info, remote_.stat(path));
   std::lock_guard lock(recent_mutex_);
   if (recent_stats_.size() >= kRecentStats) recent_stats_.clear();
   recent_stats_[key] = {info, std::chrono::steady_clock::now()};
   return info;
+}
+
+std::optional<ObjectInfo> CachingStore::filling_info(const std::string& key) {
+  std::shared_ptr<Fill> fill;
+  {
+    std::lock_guard lock(fills_mutex_);
+    const auto it = fills_.find(key);
+    if (it == fills_.end()) return std::nullopt;
+    fill = it->second;
+  }
+  return fill->info();
 }
 
 std::optional<ObjectInfo> CachingStore::recent_stat(const std::string& key) {
@@ -555,6 +578,8 @@ void CachingStore::run_fill(Fill& fill, const ObjectPath& path, const std::strin
     if (auto it = fills_.find(key); it != fills_.end() && it->second.get() == &fill) {
       fills_.erase(it);
     }
+    // Written or removed while the fill ran: what it published is the old object.
+    if (fill.discarded) (void)cache_->erase(key);
   }
   fill.finish(info ? Status{} : Status(info.error()));
 }
@@ -585,15 +610,25 @@ Result<std::unique_ptr<io::RandomAccessReader>> CachingStore::open_random(const 
       std::make_unique<io::FileRandomReader>(std::move(cached->file), size));
 }
 
+void CachingStore::invalidate(const ObjectPath& path) {
+  if (!cache_) return;
+  const std::string key = key_of(path);
+  {
+    // A fill in flight read the old bytes: it must not publish them (run_fill checks this
+    // under the same lock once it has published, and drops what it published).
+    std::lock_guard lock(fills_mutex_);
+    if (auto it = fills_.find(key); it != fills_.end()) it->second->discarded = true;
+  }
+  (void)cache_->erase(key);
+}
+
 Result<std::unique_ptr<store::Writer>> CachingStore::open_write(
     const ObjectPath& path, const store::WriteOptions& options) {
-  if (cache_) {
-    STOWAGE_TRY(cache_->erase(key_of(path)));
-  }
+  invalidate(path);
   count_request("put");
   STOWAGE_ASSIGN_OR_RETURN(auto writer, remote_.open_write(path, options));
   return std::unique_ptr<store::Writer>(
-      std::make_unique<InvalidatingWriter>(std::move(writer), cache_, key_of(path)));
+      std::make_unique<InvalidatingWriter>(std::move(writer), [this, path] { invalidate(path); }));
 }
 
 Result<store::ListPage> CachingStore::list(const ObjectPath& prefix,
@@ -603,22 +638,20 @@ Result<store::ListPage> CachingStore::list(const ObjectPath& prefix,
 }
 
 Status CachingStore::remove(const ObjectPath& path) {
-  if (cache_) {
-    STOWAGE_TRY(cache_->erase(key_of(path)));
-  }
+  invalidate(path);
   count_request("delete");
-  return remote_.remove(path);
+  auto removed = remote_.remove(path);
+  invalidate(path);  // a read that raced the removal may have filled the entry meanwhile
+  return removed;
 }
 
 Result<ObjectInfo> CachingStore::adopt_file(const std::filesystem::path& file,
                                             const ObjectPath& path,
                                             const store::WriteOptions& options) {
-  if (cache_) {
-    STOWAGE_TRY(cache_->erase(key_of(path)));
-  }
+  invalidate(path);
   count_request("put");
   auto info = remote_.adopt_file(file, path, options);
-  if (cache_) (void)cache_->erase(key_of(path));
+  invalidate(path);
   return info;
 }
 

@@ -30,6 +30,10 @@ struct CachingOptions {
   /// key (the instance's buckets: blobs are content-addressed). Links point at objects their
   /// owners may rewrite in place, so their stores set it (CACHE_STORAGE_REVALIDATE).
   std::optional<std::chrono::seconds> revalidate_after;
+  /// A bucket whose objects never change under a key (the instance's public bucket: blobs are
+  /// content-addressed): its entries are never revalidated. Team files in the private bucket
+  /// can be rewritten, by another server too, so they are.
+  std::string immutable_bucket;
   /// The clock of validation times; tests move it.
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
@@ -128,6 +132,8 @@ class CachingStore final : public store::ObjectStore {
   void run_fill(Fill& fill, const store::ObjectPath& path, const std::string& key,
                 std::optional<store::ObjectInfo> known, PendingEntry entry);
   std::string key_of(const store::ObjectPath& path) const;
+  /// Drops the entry of `path` and keeps a fill in flight from publishing the old bytes.
+  void invalidate(const store::ObjectPath& path);
   /// The info of the fresh entry of `path`, revalidating a stale one (see the class comment);
   /// nullopt when there is none (any more).
   Result<std::optional<store::ObjectInfo>> fresh_entry(const store::ObjectPath& path,
@@ -139,6 +145,8 @@ class CachingStore final : public store::ObjectStore {
                                                   const store::ReadOptions& options);
   void count_request(std::string_view op);
   void count_revalidation(std::string_view result);
+  /// The info of the fill of `key` in progress, once its GET was answered.
+  std::optional<store::ObjectInfo> filling_info(const std::string& key);
   /// Takes the remote stat() of `key` made within kRecentStatAge, if any.
   std::optional<store::ObjectInfo> recent_stat(const std::string& key);
 
