@@ -6,6 +6,8 @@
 # build-fuzz/crashes/<target>/ and the script exits 1, naming it. To keep a crash as a regression
 # test, put the file in fuzz/regressions/<target>/: the ordinary build's ctest replays it.
 # Prints one line per target: executions, exec/s, new corpus entries, crashes.
+# FUZZ_SEED (default 1) makes a run repeatable, as the test command wants; FUZZ_SEED=0 lets
+# libFuzzer pick a new seed each time, for longer hunts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
@@ -34,7 +36,7 @@ for t in "${targets[@]}"; do
   [ -d "fuzz/regressions/$t" ] && seeds+=("fuzz/regressions/$t")
   status=0
   build-fuzz/fuzz/fuzz_"$t" "$scratch/$t" "${seeds[@]}" -max_total_time="$seconds" -timeout=20 \
-    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -seed="${FUZZ_SEED:-1}" \
     -artifact_prefix="build-fuzz/crashes/$t/" >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
