@@ -125,6 +125,9 @@ int run_catalog_migrate(const CatalogMigrateOptions& options, std::ostream& out,
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows);
 
+/// "512 B", "3.2 MiB", "1.0 GiB": a size for people, in powers of 1024.
+std::string human_bytes(std::uint64_t bytes);
+
 /// Prints `label:  value` lines with the values aligned.
 void print_fields(std::ostream& out,
                   const std::vector<std::pair<std::string, std::string>>& fields);

@@ -29,19 +29,6 @@ constexpr std::chrono::milliseconds kBarInterval{200};
 /// One plain progress line this often when stderr is not a terminal (logs, CI).
 constexpr std::chrono::seconds kLineInterval{5};
 
-std::string human_bytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
-  return text;
-}
-
 std::string human_duration(std::chrono::seconds s) {
   char text[32];
   const auto n = s.count();

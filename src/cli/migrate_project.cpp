@@ -24,19 +24,6 @@ namespace json = boost::json;
 /// How often a line of progress is printed when stderr is not a terminal.
 constexpr std::chrono::seconds kPlainProgressEvery{5};
 
-std::string human_bytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(unit == 0 ? 0 : 1) << value << ' ' << kUnits[unit];
-  return out.str();
-}
-
 std::string human_duration(std::chrono::seconds s) {
   const auto n = s.count();
   std::ostringstream out;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
+#include <cstdio>
 
 #include "cli/commands.hpp"
 
@@ -26,6 +27,19 @@ Result<config::Config> load_config(const std::optional<std::string>& env_file) {
   if (env_file) options.env_file = std::filesystem::path(*env_file);
   options.environment = config::process_environment();
   return config::load(options);
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
+  return text;
 }
 
 void print_table(std::ostream& out, const std::vector<std::string>& header,

@@ -22,19 +22,6 @@ namespace {
 /// How often a progress line is printed when stderr is not a terminal.
 constexpr std::chrono::seconds kPlainProgressEvery{5};
 
-std::string human_size(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
-  return text;
-}
-
 std::string json_text(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
@@ -73,9 +60,9 @@ class ByteProgress {
     if (now - last_ < (tty_ ? std::chrono::milliseconds(200) : kPlainProgressEvery)) return;
     last_ = now;
     const double secs = std::chrono::duration<double>(now - start_).count();
-    std::string line = label_ + "  " + human_size(done);
-    if (total_) line += "/" + human_size(*total_);
-    if (secs > 0) line += "  " + human_size(static_cast<std::uint64_t>(done / secs)) + "/s";
+    std::string line = label_ + "  " + human_bytes(done);
+    if (total_) line += "/" + human_bytes(*total_);
+    if (secs > 0) line += "  " + human_bytes(static_cast<std::uint64_t>(done / secs)) + "/s";
     if (tty_) {
       constexpr std::size_t kWidth = 24;
       std::string bar;
@@ -173,7 +160,7 @@ int files_ls(config::Config& config, const FilesOptions& o, std::ostream& out, s
   } while (!token.empty());
   if (!o.json) {
     print_table(out, {"type", "size", "modified (UTC)", "path"}, rows);
-    out << count << " entries, " << human_size(bytes) << '\n';
+    out << count << " entries, " << human_bytes(bytes) << '\n';
   }
   return kExitOk;
 }
@@ -403,7 +390,7 @@ int run_fsck(config::Config& config, service::FsckOptions options, bool json, st
     out << report->items << " items (" << report->links << " linked), " << report->blobs
         << " blobs, " << report->objects << " objects checked: " << report->problems
         << " problems, " << report->repaired << " repaired, " << orphans << " orphan objects ("
-        << human_size(orphan_bytes) << ")\n";
+        << human_bytes(orphan_bytes) << ")\n";
   }
   return report->problems > report->repaired ? kExitFailed : kExitOk;
 }
@@ -416,7 +403,7 @@ int run_gc(config::Config& config, service::GcOptions options, bool json, std::o
   bool drawn = false;
   options.on_progress = [&](std::uint64_t blobs, std::uint64_t bytes) {
     if (!tty) return;
-    err << "\r\033[K" << blobs << " blobs  " << human_size(bytes) << std::flush;
+    err << "\r\033[K" << blobs << " blobs  " << human_bytes(bytes) << std::flush;
     drawn = true;
   };
   auto report = service::collect_garbage(*s->instance.service, options);
@@ -438,12 +425,12 @@ int run_gc(config::Config& config, service::GcOptions options, bool json, std::o
     for (const auto& f : report->failed) out << "failed " << f.sha256_hex << ": " << f.reason << '\n';
     if (options.dry_run) {
       out << report->candidates << " unused blobs older than the grace period; "
-          << human_size(report->bytes_reclaimed) << " (" << report->bytes_reclaimed
+          << human_bytes(report->bytes_reclaimed) << " (" << report->bytes_reclaimed
           << " bytes) would be reclaimed\n";
     } else {
       out << report->removed << " blobs removed, " << report->resumed
           << " interrupted collections finished, " << report->kept << " kept (in use again), "
-          << report->failed.size() << " failed; " << human_size(report->bytes_reclaimed) << " ("
+          << report->failed.size() << " failed; " << human_bytes(report->bytes_reclaimed) << " ("
           << report->bytes_reclaimed << " bytes) reclaimed\n";
     }
   }
