@@ -125,14 +125,6 @@ class ServerProcess {
   pid_t pid_ = -1;
 };
 
-/// The path and query of an absolute URL (previewUrl is absolute).
-std::string path_of(std::string_view url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  const auto path = url.find('/', scheme + 3);
-  return path == std::string_view::npos ? "/" : std::string(url.substr(path));
-}
-
 class ClusterTest : public ::testing::Test {
  protected:
   static constexpr int kServers = 3;

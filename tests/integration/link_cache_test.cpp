@@ -25,35 +25,11 @@ using namespace std::chrono_literals;
 
 std::int64_t id_of(const json::value& v) { return v.at("id").to_number<std::int64_t>(); }
 
-/// The path and query of a URL ("http://host:port/p?q" -> "/p?q").
-std::string path_of(std::string_view url) {
-  return std::string(url.substr(url.find('/', url.find("://") + 3)));
-}
-
 /// What the SDK's resize_image_url() makes of a fullStorageUrl: the preview options right
 /// after scheme://netloc.
 std::string sdk_resize_path(std::string_view full_storage_url, int width, int height) {
   return "/previews/q/ext:jpeg/resize:fill:" + std::to_string(width) + ":" +
          std::to_string(height) + ":0/q:70/plain" + path_of(full_storage_url);
-}
-
-struct Decoded {
-  int width = 0;
-  int height = 0;
-};
-Decoded decode(const std::string& bytes) {
-  VipsImage* img = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr);
-  if (img == nullptr) return {};
-  Decoded d{vips_image_get_width(img), vips_image_get_height(img)};
-  g_object_unref(img);
-  return d;
-}
-
-/// The value of one series in a Prometheus text body (0 when absent).
-double metric(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return 0;
-  return std::stod(text.substr(at + series.size() + 2));
 }
 
 /// The port of an endpoint "http://127.0.0.1:PORT[/...]".

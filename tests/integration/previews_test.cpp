@@ -19,35 +19,9 @@ namespace json = boost::json;
 
 std::int64_t id_of(const json::value& v) { return v.at("id").to_number<std::int64_t>(); }
 
-/// The path and query of an absolute http://host:port/... URL.
-std::string path_of(std::string_view url) {
-  const auto scheme = url.find("://");
-  return std::string(url.substr(url.find('/', scheme + 3)));
-}
-
 /// The SDK's _utils.resize_image_url(): the preview prefix right after scheme://netloc.
 std::string sdk_preview_path(std::string_view full_storage_url) {
   return "/previews/q/ext:jpeg/resize:auto:0:0:0/q:70/plain" + path_of(full_storage_url);
-}
-
-struct Decoded {
-  int width = 0;
-  int height = 0;
-};
-
-Decoded decode(const std::string& bytes) {
-  VipsImage* img = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr);
-  if (img == nullptr) return {};
-  Decoded d{vips_image_get_width(img), vips_image_get_height(img)};
-  g_object_unref(img);
-  return d;
-}
-
-/// Value of `name` in a Prometheus text body (0 when absent).
-double metric(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return 0;
-  return std::stod(text.substr(at + series.size() + 2));
 }
 
 class PreviewsTest : public ::testing::Test {

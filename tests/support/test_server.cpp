@@ -127,6 +127,27 @@ std::string TestServer::make_outsider_token() {
   return catalog_->create_token(user.id, "test").value().secret;
 }
 
+Decoded decode(const std::string& bytes) {
+  VipsImage* img = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr);
+  if (img == nullptr) return {};
+  Decoded d{vips_image_get_width(img), vips_image_get_height(img)};
+  g_object_unref(img);
+  return d;
+}
+
+double metric(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+std::string path_of(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const auto path = url.find('/', scheme + 3);
+  return path == std::string_view::npos ? "/" : std::string(url.substr(path));
+}
+
 std::string make_image(int width, int height, const std::string& format, int seed) {
   static std::once_flag once;
   std::call_once(once, [] { VIPS_INIT("stowage-tests"); });

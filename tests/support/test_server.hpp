@@ -81,6 +81,19 @@ class TestServer {
 /// "jpeg", "png", "webp" or "tiff".
 std::string make_image(int width, int height, const std::string& format, int seed = 0);
 
+/// The width and height of encoded image bytes, read with libvips; 0 x 0 when not an image.
+struct Decoded {
+  int width = 0;
+  int height = 0;
+};
+Decoded decode(const std::string& bytes);
+
+/// The value of one series ("name{labels}") in a Prometheus text body; 0 when absent.
+double metric(const std::string& text, const std::string& series);
+
+/// The path and query of an absolute URL ("http://host:port/p?q" -> "/p?q").
+std::string path_of(std::string_view url);
+
 /// base64(sha256(bytes)), as the SDK hashes files.
 std::string sdk_hash(const std::string& bytes);
 
