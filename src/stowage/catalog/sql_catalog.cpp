@@ -11,7 +11,12 @@
 #include <random>
 #include <system_error>
 #include <thread>
+#include <deque>
+#include <mutex>
+#include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/catalog/sql_catalog.hpp"
@@ -273,16 +278,18 @@ struct Entity {
   T (*read)(const Stmt&);
 };
 
+// Item counts and bytes are kept per project and dataset by the schema's triggers (version 6):
+// lists read them instead of counting millions of items per row.
 constexpr std::string_view kProjectItems =
-    "(SELECT COUNT(*) FROM items i WHERE i.project_id = p.id)";
+    "COALESCE((SELECT s.items FROM project_stats s WHERE s.project_id = p.id), 0)";
 constexpr std::string_view kProjectDatasets =
     "(SELECT COUNT(*) FROM datasets d WHERE d.project_id = p.id)";
 constexpr std::string_view kProjectSize =
-    "(SELECT COALESCE(SUM(i.size), 0) FROM items i WHERE i.project_id = p.id)";
+    "COALESCE((SELECT s.bytes FROM project_stats s WHERE s.project_id = p.id), 0)";
 constexpr std::string_view kDatasetItems =
-    "(SELECT COUNT(*) FROM items i WHERE i.dataset_id = d.id)";
+    "COALESCE((SELECT s.items FROM dataset_stats s WHERE s.dataset_id = d.id), 0)";
 constexpr std::string_view kDatasetSize =
-    "(SELECT COALESCE(SUM(i.size), 0) FROM items i WHERE i.dataset_id = d.id)";
+    "COALESCE((SELECT s.bytes FROM dataset_stats s WHERE s.dataset_id = d.id), 0)";
 
 std::string concat(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -456,11 +463,100 @@ Status add_filter(const Entity<T>& entity, const Filter& filter, Dialect dialect
   return {};
 }
 
-/// Runs a list query: `scope` selects the parent (team, project, dataset...), `query` adds the
+/// Where recent pages ended. The SDK walks a page-numbered list in order (pages 2..pagesCount;
+/// spec/api.md), and with OFFSET page k costs O(k × per_page): walking 10 M items would be
+/// quadratic. A page sorted by id that follows a page this catalog served starts after that
+/// page's last id instead (keyset), O(page) at any depth. A page asked out of order, or first on
+/// another server, is read by OFFSET. Within a walk the keyset is also the steadier answer: an
+/// item added or removed on an earlier page shifts an OFFSET page, not this one.
+class PageCursors {
+ public:
+  std::optional<Id> find(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    const auto it = ends_.find(key);
+    if (it == ends_.end()) return std::nullopt;
+    return it->second;
+  }
+  void remember(const std::string& key, Id last_id) {
+    std::lock_guard lock(mutex_);
+    const auto [it, added] = ends_.insert_or_assign(key, last_id);
+    if (!added) return;
+    order_.push_back(key);
+    if (order_.size() > kCapacity) {
+      ends_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  static constexpr std::size_t kCapacity = 4096;  // walks in progress at once, ~100 bytes each
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Id> ends_;
+  std::deque<std::string> order_;  // oldest first
+};
+
+/// How a list learns its total, and where it may remember its pages.
+struct ListOptions {
+  /// Reads the scope's kept count (one `?`, bound to `kept_id`) instead of COUNT(*) when no
+  /// filter narrows the list.
+  std::string_view kept_count_sql;
+  Id kept_id = 0;
+  bool count = true;  ///< false: no total (scans that never show one)
+  PageCursors* cursors = nullptr;
+};
+
+/// The cursor key of one page of a list: everything that selects its rows.
+std::string page_key(std::string_view noun, const std::string& where_sql,
+                     const std::vector<Value>& args, const ListQuery& query, std::int64_t page) {
+  std::string key(noun);
+  key += '\n';
+  key += where_sql;
+  for (const Value& arg : args) {
+    key += '\n';
+    std::visit(
+        [&](const auto& v) {
+          using V = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<V, std::nullptr_t>) {
+            key += "null";
+          } else if constexpr (std::is_same_v<V, std::int64_t>) {
+            key += 'i';
+            key += std::to_string(v);
+          } else {
+            key += 's';
+            key += v;
+          }
+        },
+        arg);
+  }
+  key += '\n';
+  key += std::to_string(query.per_page);
+  key += query.descending ? "d#" : "a#";
+  key += std::to_string(page);
+  return key;
+}
+
+Result<std::int64_t> read_total(Connection& conn, std::string_view from, const Where& where,
+                                const ListQuery& query, const ListOptions& options) {
+  if (!options.count) return 0;
+  const bool kept = !options.kept_count_sql.empty() && query.filters.empty();
+  const std::string sql =
+      kept ? std::string(options.kept_count_sql)
+           : concat({"SELECT COUNT(*) FROM ", from, " WHERE ", where.sql});
+  STOWAGE_ASSIGN_OR_RETURN(Stmt count, conn.prepare(sql));
+  if (kept) {
+    STOWAGE_TRY(count.bind(1, options.kept_id));
+  } else {
+    STOWAGE_TRY(bind_values(count, where.args));
+  }
+  STOWAGE_ASSIGN_OR_RETURN(const bool row, count.step());
+  return row ? count.int64(0) : 0;
+}
+
+/// Runs a list query: `where` selects the parent (team, project, dataset...), `query` adds the
 /// API filters, order and page. `total` and the page come from one read snapshot.
 template <class T>
 Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where,
-                          const ListQuery& query) {
+                          const ListQuery& query, const ListOptions& options = {}) {
   if (query.per_page < 1 || query.per_page > kMaxPerPage) {
     return invalid("per_page must be between 1 and " + std::to_string(kMaxPerPage) + ", not " +
                    std::to_string(query.per_page));
@@ -481,17 +577,22 @@ Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where
 
   STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(conn));
   Page<T> page;
-  {
-    const std::string sql = concat({"SELECT COUNT(*) FROM ", entity.from, " WHERE ", where.sql});
-    STOWAGE_ASSIGN_OR_RETURN(Stmt count, conn.prepare(sql));
-    STOWAGE_TRY(bind_values(count, where.args));
-    STOWAGE_TRY(count.step());
-    page.total = count.int64(0);
+  STOWAGE_ASSIGN_OR_RETURN(page.total, read_total(conn, entity.from, where, query, options));
+
+  // A walk by page number through a list sorted by id continues from its last page's end.
+  const bool walkable = options.cursors != nullptr && !query.after && sort == &id;
+  std::string key;  // of the page after this one
+  std::optional<Id> after = query.after;
+  if (walkable) {
+    key = page_key(entity.noun, where.sql, where.args, query, query.page + 1);
+    if (query.page > 1) {
+      after = options.cursors->find(page_key(entity.noun, where.sql, where.args, query, query.page));
+    }
   }
   const std::string_view dir = query.descending ? " DESC" : " ASC";
   std::int64_t offset = (query.page - 1) * query.per_page;
-  if (query.after) {
-    where.add(concat({id.expr, query.descending ? " < ?" : " > ?"}), *query.after);
+  if (after) {
+    where.add(concat({id.expr, query.descending ? " < ?" : " > ?"}), *after);
     offset = 0;
   }
   std::string sql = concat({entity.select, " WHERE ", where.sql, " ORDER BY ", sort->expr, dir});
@@ -505,6 +606,9 @@ Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where
     STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
     if (!row) break;
     page.entities.push_back(entity.read(stmt));
+  }
+  if (walkable && std::cmp_equal(page.entities.size(), query.per_page)) {
+    options.cursors->remember(key, page.entities.back().id);
   }
   return page;
 }
@@ -1053,7 +1157,16 @@ class SqlCatalog final : public Catalog {
     Where where;
     if (dataset_id) where.add("i.dataset_id = ?", *dataset_id);
     if (project_id) where.add("i.project_id = ?", *project_id);
-    return list_rows(*conn, item_entity(), std::move(where), query);
+    ListOptions options;
+    options.cursors = &cursors_;
+    if (dataset_id && !project_id) {
+      options.kept_count_sql = "SELECT items FROM dataset_stats WHERE dataset_id = ?";
+      options.kept_id = *dataset_id;
+    } else if (project_id && !dataset_id) {
+      options.kept_count_sql = "SELECT items FROM project_stats WHERE project_id = ?";
+      options.kept_id = *project_id;
+    }
+    return list_rows(*conn, item_entity(), std::move(where), query, options);
   }
 
   Result<std::vector<Item>> find_items_by_name(Id dataset_id,
@@ -1100,7 +1213,9 @@ class SqlCatalog final : public Catalog {
     ListQuery query;
     query.after = after_id;
     query.per_page = static_cast<std::int64_t>(std::max<std::size_t>(1, limit));
-    STOWAGE_ASSIGN_OR_RETURN(auto page, list_rows(*conn, item_entity(), Where{}, query));
+    ListOptions options;
+    options.count = false;
+    STOWAGE_ASSIGN_OR_RETURN(auto page, list_rows(*conn, item_entity(), Where{}, query, options));
     return std::move(page.entities);
   }
 
@@ -1432,6 +1547,7 @@ class SqlCatalog final : public Catalog {
   }
 
   std::unique_ptr<sql::Pool> pool_;
+  PageCursors cursors_;
 };
 
 }  // namespace

@@ -427,12 +427,63 @@ CREATE TABLE IF NOT EXISTS blob_collections (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 6 (issue 14): each dataset's and project's item count and bytes, kept by triggers in
+// the transaction that changes the items, so that a list's total, datasets.list and
+// projects.list cost O(page) rather than a count over millions of items. Rebuilt from the items
+// when the step runs; never copied (`stowage catalog migrate` lets the target's triggers count).
+constexpr std::string_view kSchemaV6 = R"sql(
+CREATE TABLE IF NOT EXISTS dataset_stats (
+  dataset_id INTEGER PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
+  items      INTEGER NOT NULL DEFAULT 0,
+  bytes      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS project_stats (
+  project_id INTEGER PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+  items      INTEGER NOT NULL DEFAULT 0,
+  bytes      INTEGER NOT NULL DEFAULT 0
+);
+DELETE FROM dataset_stats;
+DELETE FROM project_stats;
+INSERT INTO dataset_stats (dataset_id, items, bytes)
+  SELECT d.id, COUNT(i.id), COALESCE(SUM(i.size), 0)
+  FROM datasets d LEFT JOIN items i ON i.dataset_id = d.id GROUP BY d.id;
+INSERT INTO project_stats (project_id, items, bytes)
+  SELECT p.id, COUNT(i.id), COALESCE(SUM(i.size), 0)
+  FROM projects p LEFT JOIN items i ON i.project_id = p.id GROUP BY p.id;
+
+CREATE TRIGGER IF NOT EXISTS dataset_stats_open AFTER INSERT ON datasets BEGIN
+  INSERT INTO dataset_stats (dataset_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER IF NOT EXISTS project_stats_open AFTER INSERT ON projects BEGIN
+  INSERT INTO project_stats (project_id) VALUES (NEW.id);
+END;
+-- Items never move between datasets; only their size changes (a re-probe, set_remote).
+CREATE TRIGGER IF NOT EXISTS items_counted_in AFTER INSERT ON items BEGIN
+  UPDATE dataset_stats SET items = items + 1, bytes = bytes + NEW.size
+    WHERE dataset_id = NEW.dataset_id;
+  UPDATE project_stats SET items = items + 1, bytes = bytes + NEW.size
+    WHERE project_id = NEW.project_id;
+END;
+CREATE TRIGGER IF NOT EXISTS items_counted_out AFTER DELETE ON items BEGIN
+  UPDATE dataset_stats SET items = items - 1, bytes = bytes - OLD.size
+    WHERE dataset_id = OLD.dataset_id;
+  UPDATE project_stats SET items = items - 1, bytes = bytes - OLD.size
+    WHERE project_id = OLD.project_id;
+END;
+CREATE TRIGGER IF NOT EXISTS items_resized AFTER UPDATE OF size ON items
+  WHEN NEW.size <> OLD.size BEGIN
+  UPDATE dataset_stats SET bytes = bytes + NEW.size - OLD.size WHERE dataset_id = NEW.dataset_id;
+  UPDATE project_stats SET bytes = bytes + NEW.size - OLD.size WHERE project_id = NEW.project_id;
+END;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
     Migration{3, kSchemaV3},
     Migration{4, kSchemaV4},
     Migration{5, kSchemaV5},
+    Migration{6, kSchemaV6},
 };
 
 }  // namespace
