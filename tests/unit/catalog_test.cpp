@@ -1153,6 +1153,83 @@ TEST_P(CatalogTest, SharedSettingsKeepTheFirstValueStoredAcrossConnections) {
   EXPECT_EQ(catalog_->shared_setting("", "x").error().code, ErrorCode::InvalidArgument);
 }
 
+TEST_P(CatalogTest, SharedWorkIsClaimedOnceAndComesBackWhenAHoldRunsOut) {
+  using namespace std::chrono_literals;
+  EXPECT_EQ(catalog_->add_work("copy", {1, 2}).error().code, ErrorCode::NotFound);
+  catalog_->open_work_run("copy", R"({"to":"s3://b/dir"})").value();
+  EXPECT_EQ(catalog_->work_run_spec("copy").value(), R"({"to":"s3://b/dir"})");
+  std::vector<Id> ids;
+  for (Id id = 1; id <= 20; ++id) ids.push_back(id);
+  catalog_->add_work("copy", ids).value();
+  catalog_->add_work("copy", {5, 6}).value();  // already there: left as they are
+
+  const auto a = catalog_->claim_work("copy", "a", 8, 1h).value();
+  const auto b = catalog_->claim_work("copy", "b", 8, 400ms).value();
+  const auto c = catalog_->claim_work("copy", "c", 8, 1h).value();
+  EXPECT_EQ(a, std::vector<Id>({1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(b.size(), 8u);
+  EXPECT_EQ(c.size(), 4u);
+  EXPECT_EQ(catalog_->finish_work("copy", 1, "b", false, "not b's").value(), false);
+  EXPECT_EQ(catalog_->finish_work("copy", 1, "a", false, R"({"link":"x"})").value(), true);
+  EXPECT_EQ(catalog_->finish_work("copy", 2, "a", true, R"({"error":"gone"})").value(), true);
+  EXPECT_EQ(catalog_->finish_work("copy", 2, "a", false, "twice").value(), false);
+
+  // b died: once its hold ran out, its items go to whoever claims next, and b's late results
+  // are not taken.
+  std::this_thread::sleep_for(450ms);
+  const auto again = catalog_->claim_work("copy", "d", 100, 1h).value();
+  EXPECT_EQ(again, b);
+  EXPECT_EQ(catalog_->finish_work("copy", b[0], "b", false, "late").value(), false);
+  EXPECT_EQ(catalog_->finish_work("copy", b[0], "d", false, "{}").value(), true);
+  EXPECT_TRUE(catalog_->claim_work("copy", "e", 100, 1h).value().empty());
+
+  const WorkCounts counts = catalog_->count_work("copy").value();
+  EXPECT_EQ(counts.pending, 0);
+  EXPECT_EQ(counts.taken, 17);
+  EXPECT_EQ(counts.done, 2);
+  EXPECT_EQ(counts.failed, 1);
+  const auto finished = catalog_->finished_work("copy", 0, 10).value();
+  ASSERT_EQ(finished.size(), 3u);
+  EXPECT_EQ(finished[0].item_id, 1);
+  EXPECT_EQ(finished[0].result, R"({"link":"x"})");
+  EXPECT_TRUE(finished[1].failed);
+  EXPECT_EQ(catalog_->finished_work("copy", finished[2].item_id, 10).value().size(), 0u);
+
+  // Reopened: everything of the old run is forgotten.
+  catalog_->open_work_run("copy", "{}").value();
+  EXPECT_EQ(catalog_->count_work("copy").value().taken, 0);
+  catalog_->close_work_run("copy").value();
+  EXPECT_FALSE(catalog_->work_run_spec("copy").value().has_value());
+}
+
+TEST_P(CatalogTest, WorkersClaimingAtOnceFromSeveralConnectionsNeverGetTheSameItem) {
+  using namespace std::chrono_literals;
+  catalog_->open_work_run("race", "{}").value();
+  std::vector<Id> ids;
+  for (Id id = 1; id <= 400; ++id) ids.push_back(id);
+  catalog_->add_work("race", ids).value();
+  constexpr int kWorkers = 4;
+  std::vector<std::unique_ptr<Catalog>> catalogs;
+  for (int i = 0; i < kWorkers; ++i) catalogs.push_back(open_another().value());
+  std::vector<std::vector<Id>> got(kWorkers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWorkers; ++i) {
+    threads.emplace_back([&, i] {
+      for (;;) {
+        auto claimed = catalogs[i]->claim_work("race", "w" + std::to_string(i), 7, 1h);
+        ASSERT_TRUE(claimed) << claimed.error().to_string();
+        if (claimed->empty()) return;
+        got[i].insert(got[i].end(), claimed->begin(), claimed->end());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<Id> all;
+  for (const auto& g : got) all.insert(all.end(), g.begin(), g.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, ids);  // every item once, none twice
+}
+
 TEST_P(CatalogTest, LeasesRefuseASecondHolderUntilReleasedOrExpired) {
   using std::chrono::milliseconds;
   const std::string name = "migrate project 7";

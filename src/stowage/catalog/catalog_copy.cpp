@@ -28,8 +28,8 @@ struct TableSpec {
   bool identity;  ///< `id` comes from a sequence on PostgreSQL, to be moved past the copies
 };
 
-/// Every table of schema version 6, parents before children. Leases are per run and not copied;
-/// nor are the kept item counts (dataset_stats, project_stats): the target's triggers count the
+/// Every table of schema version 7, parents before children. Leases and shared work (work_runs,
+/// work_items) are per run and not copied; nor are the kept item counts (dataset_stats, project_stats): the target's triggers count the
 /// items as they arrive.
 const std::vector<TableSpec>& tables() {
   static const std::vector<TableSpec> specs = {
@@ -84,7 +84,7 @@ const std::vector<TableSpec>& tables() {
 }
 
 /// The schema version the specs above describe.
-constexpr int kSpecVersion = 6;
+constexpr int kSpecVersion = 7;
 
 std::string join(const std::vector<std::string_view>& parts, std::string_view separator) {
   std::string out;

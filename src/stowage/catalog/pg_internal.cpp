@@ -503,6 +503,26 @@ CREATE OR REPLACE TRIGGER items_resized AFTER UPDATE ON items
   FOR EACH STATEMENT EXECUTE FUNCTION stowage_items_resized();
 )sql";
 
+// Version 7 (as SQLite's): runs whose items several workers share.
+constexpr std::string_view kSchemaV7 = R"sql(
+CREATE TABLE IF NOT EXISTS work_runs (
+  run       TEXT COLLATE "C" PRIMARY KEY CHECK (run <> ''),
+  spec      TEXT NOT NULL,
+  opened_at TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE IF NOT EXISTS work_items (
+  run        TEXT COLLATE "C" NOT NULL REFERENCES work_runs (run) ON DELETE CASCADE,
+  item_id    BIGINT NOT NULL,
+  state      TEXT COLLATE "C" NOT NULL DEFAULT 'pending'
+             CHECK (state IN ('pending', 'taken', 'done', 'failed')),
+  holder     TEXT,
+  held_until TEXT COLLATE "C",
+  result     TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run, item_id)
+);
+CREATE INDEX IF NOT EXISTS work_items_by_state ON work_items (run, state, item_id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
@@ -510,6 +530,7 @@ constexpr std::array kMigrations = {
     Migration{4, kSchemaV4},
     Migration{5, kSchemaV5},
     Migration{6, kSchemaV6},
+    Migration{7, kSchemaV7},
 };
 
 constexpr const char* kVersionTable =

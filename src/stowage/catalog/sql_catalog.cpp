@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -1467,6 +1468,151 @@ class SqlCatalog final : public Catalog {
       if (conn.changes() == 1) return {};
       return make_error(ErrorCode::PreconditionFailed,
                         name + ": " + dead_holder + " no longer holds the lease");
+    });
+  }
+
+  // --- Shared work ----------------------------------------------------------------------------
+
+  Status open_work_run(const std::string& run, const std::string& spec) override {
+    if (run.empty()) return invalid("open work run: the run needs a name");
+    return write([&](Connection& conn) -> Status {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("DELETE FROM work_items WHERE run = ?"));
+        STOWAGE_TRY(stmt.bind(1, run));
+        STOWAGE_TRY(stmt.run());
+      }
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("INSERT INTO work_runs (run, spec, opened_at) VALUES (?, ?, ?) "
+                                  "ON CONFLICT (run) DO UPDATE SET spec = excluded.spec, "
+                                  "opened_at = excluded.opened_at"));
+      STOWAGE_TRY(stmt.bind_all(run, spec, now_iso()));
+      return stmt.run();
+    });
+  }
+
+  Result<std::optional<std::string>> work_run_spec(const std::string& run) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare("SELECT spec FROM work_runs WHERE run = ?"));
+    STOWAGE_TRY(stmt.bind(1, run));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(stmt.text(0));
+  }
+
+  Status add_work(const std::string& run, const std::vector<Id>& item_ids) override {
+    if (item_ids.empty()) return {};
+    return write([&](Connection& conn) -> Status {
+      // One JSON array parameter for the whole batch, as list filters do.
+      boost::json::array ids;
+      for (const Id id : item_ids) ids.emplace_back(id);
+      const std::string_view source =
+          conn.dialect() == Dialect::Postgres
+              ? "SELECT value::bigint AS item FROM json_array_elements_text(?::json)"
+              : "SELECT value AS item FROM json_each(?)";
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn.prepare(concat({"INSERT INTO work_items (run, item_id) SELECT r.run, ids.item "
+                               "FROM work_runs r, (", source,
+                               ") ids WHERE r.run = ? ON CONFLICT DO NOTHING"})));
+      STOWAGE_TRY(stmt.bind_all(boost::json::serialize(ids), run));
+      STOWAGE_TRY(stmt.run());
+      STOWAGE_ASSIGN_OR_RETURN(Stmt open, conn.prepare("SELECT 1 FROM work_runs WHERE run = ?"));
+      STOWAGE_TRY(open.bind(1, run));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, open.step());
+      if (!row) return not_found("work run '" + run + "' is not open");
+      return {};
+    });
+  }
+
+  Result<std::vector<Id>> claim_work(const std::string& run, const std::string& holder,
+                                     std::size_t limit, std::chrono::milliseconds hold) override {
+    if (holder.empty() || limit == 0) return invalid("claim work: a holder and a limit >= 1");
+    return write([&](Connection& conn) -> Result<std::vector<Id>> {
+      const auto now = std::chrono::system_clock::now();
+      const std::string now_text = iso_time(now);
+      // PostgreSQL: rows another worker is claiming right now are skipped, not waited for.
+      // SQLite has one writer at a time: the subquery sees every claim before it.
+      const std::string_view lock =
+          conn.dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn.prepare(concat(
+              {"UPDATE work_items SET state = 'taken', holder = ?, held_until = ? "
+               "WHERE run = ? AND item_id IN (SELECT item_id FROM work_items WHERE run = ? AND "
+               "(state = 'pending' OR (state = 'taken' AND held_until < ?)) "
+               "ORDER BY item_id LIMIT ?",
+               lock, ") RETURNING item_id"})));
+      STOWAGE_TRY(stmt.bind_all(holder, iso_time(now + hold), run, run, now_text,
+                                static_cast<std::int64_t>(limit)));
+      std::vector<Id> out;
+      for (;;) {
+        STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+        if (!row) break;
+        out.push_back(stmt.int64(0));
+      }
+      std::sort(out.begin(), out.end());
+      return out;
+    });
+  }
+
+  Result<bool> finish_work(const std::string& run, Id item_id, const std::string& holder,
+                           bool failed, const std::string& result) override {
+    return write([&](Connection& conn) -> Result<bool> {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("UPDATE work_items SET state = ?, result = ?, held_until = NULL "
+                                  "WHERE run = ? AND item_id = ? AND holder = ? AND "
+                                  "state = 'taken'"));
+      STOWAGE_TRY(
+          stmt.bind_all(std::string(failed ? "failed" : "done"), result, run, item_id, holder));
+      STOWAGE_TRY(stmt.run());
+      return conn.changes() == 1;
+    });
+  }
+
+  Result<WorkCounts> count_work(const std::string& run) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare("SELECT state, COUNT(*) FROM work_items WHERE run = ? GROUP BY state"));
+    STOWAGE_TRY(stmt.bind(1, run));
+    WorkCounts counts;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return counts;
+      const std::string state = stmt.text(0);
+      const std::int64_t n = stmt.int64(1);
+      if (state == "pending") counts.pending = n;
+      if (state == "taken") counts.taken = n;
+      if (state == "done") counts.done = n;
+      if (state == "failed") counts.failed = n;
+    }
+  }
+
+  Result<std::vector<WorkResult>> finished_work(const std::string& run, Id after_item_id,
+                                                std::size_t limit) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt, conn->prepare("SELECT item_id, state, result FROM work_items WHERE run = ? "
+                                 "AND item_id > ? AND state IN ('done', 'failed') "
+                                 "ORDER BY item_id LIMIT ?"));
+    STOWAGE_TRY(stmt.bind_all(run, after_item_id, static_cast<std::int64_t>(limit)));
+    std::vector<WorkResult> out;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return out;
+      out.push_back({stmt.int64(0), stmt.text(1) == "failed", stmt.text(2)});
+    }
+  }
+
+  Status close_work_run(const std::string& run) override {
+    return write([&](Connection& conn) -> Status {
+      for (const char* sql :
+           {"DELETE FROM work_items WHERE run = ?", "DELETE FROM work_runs WHERE run = ?"}) {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare(sql));
+        STOWAGE_TRY(stmt.bind(1, run));
+        STOWAGE_TRY(stmt.run());
+      }
+      return {};
     });
   }
 

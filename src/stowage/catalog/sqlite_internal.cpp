@@ -477,6 +477,28 @@ CREATE TRIGGER IF NOT EXISTS items_resized AFTER UPDATE OF size ON items
 END;
 )sql";
 
+// Version 7 (issue 14): runs whose items several workers share (`stowage migrate project
+// --share` and `--join`): the run's spec, and one row per item, claimed for a while by one
+// worker, then done or failed with its result.
+constexpr std::string_view kSchemaV7 = R"sql(
+CREATE TABLE IF NOT EXISTS work_runs (
+  run       TEXT PRIMARY KEY CHECK (run <> ''),
+  spec      TEXT NOT NULL,
+  opened_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS work_items (
+  run        TEXT NOT NULL REFERENCES work_runs (run) ON DELETE CASCADE,
+  item_id    INTEGER NOT NULL,
+  state      TEXT NOT NULL DEFAULT 'pending'
+             CHECK (state IN ('pending', 'taken', 'done', 'failed')),
+  holder     TEXT,
+  held_until TEXT,
+  result     TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run, item_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS work_items_by_state ON work_items (run, state, item_id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
@@ -484,6 +506,7 @@ constexpr std::array kMigrations = {
     Migration{4, kSchemaV4},
     Migration{5, kSchemaV5},
     Migration{6, kSchemaV6},
+    Migration{7, kSchemaV7},
 };
 
 }  // namespace
