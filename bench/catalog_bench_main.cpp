@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 #include <string>
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   if (argc != 5) die("usage: catalog_bench ENGINE_NAME DATABASE_URL ITEMS ROUNDS");
   const std::string engine = argv[1];
   const std::string url = argv[2];
-  const std::int64_t n = std::stoll(argv[3]);
+  std::int64_t n = std::stoll(argv[3]);
   const int rounds = std::stoi(argv[4]);
 
   auto cat = must(catalog::Catalog::open(url, {}), "open");
@@ -96,14 +97,29 @@ int main(int argc, char** argv) {
   const auto admin = must(cat->find_user("admin"), "admin");
   const auto team = must(cat->memberships(admin.id), "teams").at(0).team;
   const auto ws = must(cat->list_workspaces(team.id, {}), "workspaces").entities.at(0);
-  catalog::Project p;
-  p.workspace_id = ws.id;
-  p.name = "bench";
-  const auto project = must(cat->create_project(p), "project");
-  catalog::Dataset d;
-  d.project_id = project.id;
-  d.name = "big";
-  const auto dataset = must(cat->create_dataset(d), "dataset");
+  // BENCH_REUSE=1: time the dataset a previous run filled (the database was kept) instead of
+  // filling a new one; its size is whatever that run left.
+  const bool reuse = std::getenv("BENCH_REUSE") != nullptr;
+  catalog::Project project;
+  catalog::Dataset dataset;
+  if (reuse) {
+    for (const auto& p : must(cat->list_projects(ws.id, std::nullopt, {}), "projects").entities) {
+      if (p.name == "bench") project = p;
+    }
+    const auto datasets = must(cat->list_datasets(project.id, true, {}), "datasets").entities;
+    if (project.id == 0 || datasets.empty()) die("BENCH_REUSE: no dataset of a previous run");
+    dataset = datasets.front();
+    n = dataset.items_count;
+  } else {
+    catalog::Project p;
+    p.workspace_id = ws.id;
+    p.name = "bench";
+    project = must(cat->create_project(p), "project");
+    catalog::Dataset d;
+    d.project_id = project.id;
+    d.name = "big";
+    dataset = must(cat->create_dataset(d), "dataset");
+  }
   catalog::Blob blob;
   blob.sha256_hex = std::string(64, 'b');
   blob.size = 100;
@@ -112,14 +128,17 @@ int main(int argc, char** argv) {
   blob.key = "images/original/bench.png";
   (void)must(cat->put_blob(blob), "blob");
 
-  const auto fill_start = Clock::now();
-  run_sql(url, fill_sql(dataset, project, n, blob.sha256_hex, !url.starts_with("sqlite:")));
-  std::cerr << engine << ": " << n << " items generated in "
-            << std::chrono::duration<double>(Clock::now() - fill_start).count() << " s\n";
+  if (!reuse) {
+    const auto fill_start = Clock::now();
+    run_sql(url, fill_sql(dataset, project, n, blob.sha256_hex, !url.starts_with("sqlite:")));
+    std::cerr << engine << ": " << n << " items generated in "
+              << std::chrono::duration<double>(Clock::now() - fill_start).count() << " s\n";
+  }
   const auto first_id = must(cat->list_items(dataset.id, std::nullopt, {}), "first").entities;
 
   constexpr std::int64_t kPerPage = 500;  // the SDK's images.list page
   std::mt19937_64 rng(42);
+  const auto stamp = std::chrono::system_clock::now().time_since_epoch().count();  // run's names
   std::vector<double> page1, walked, cold, info, add;
   auto time_ms = [](auto&& f) {
     const auto t = Clock::now();
@@ -143,7 +162,8 @@ int main(int argc, char** argv) {
     std::vector<catalog::NewItem> batch;
     for (int i = 0; i < 50; ++i) {
       catalog::NewItem item;
-      item.name = "add-" + std::to_string(r) + "-" + std::to_string(i) + ".png";
+      item.name = "add-" + std::to_string(stamp) + "-" + std::to_string(r) + "-" +
+                  std::to_string(i) + ".png";
       item.blob_sha256_hex = blob.sha256_hex;
       batch.push_back(std::move(item));
     }

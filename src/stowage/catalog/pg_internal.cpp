@@ -179,6 +179,10 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& conninfo
   // Text sorts as SQLite does (bytes) whatever the database's locale: the columns say COLLATE
   // "C"; UTC so that server-side times, were any used, are not local.
   STOWAGE_TRY(out->exec("SET TIME ZONE 'UTC'"));
+  // No JIT: every catalog query reads a page or a row, and JIT only pays for long scans. A
+  // prepared list query shared by page 1 and deep pages gets a generic plan whose estimate
+  // (a LIMIT of unknown size) passed jit_above_cost: 10 ms of compiling per page at 10 M items.
+  STOWAGE_TRY(out->exec("SET jit = off"));
   return out;
 }
 
