@@ -157,13 +157,14 @@ class Sink {
     collected.plan.push_back(std::move(planned));
   }
 
-  /// The starting run of shared work: one item's outcome as a worker recorded it.
-  void collect(const catalog::WorkResult& work) {
+  /// The starting run of shared work: one item's outcome as a worker recorded it. Returns the
+  /// worker that copied it (nothing for a failure or an item that needed nothing).
+  std::optional<std::string> collect(const catalog::WorkResult& work) {
     json::error_code ec;
     const json::value parsed = json::parse(work.result, ec);
-    if (ec || !parsed.is_object()) return;
+    if (ec || !parsed.is_object()) return std::nullopt;
     const json::object& r = parsed.as_object();
-    if (r.contains("skipped")) return;
+    if (r.contains("skipped")) return std::nullopt;
     ItemProblem about;
     about.item_id = work.item_id;
     if (const auto* d = r.if_contains("dataset"); d != nullptr && d->is_int64()) {
@@ -180,7 +181,9 @@ class Sink {
                                    : ErrorCode::Internal,
                                optional_text(r, "error").value_or("failed"));
       collected.failed.push_back(std::move(about));
-    } else if (auto link = optional_text(r, "link")) {
+      return std::nullopt;
+    }
+    if (auto link = optional_text(r, "link")) {
       collected.links.push_back(
           {catalog::LinkChange{work.item_id, *link, optional_text(r, "expect_blob"),
                                optional_text(r, "expect_link")},
@@ -190,6 +193,7 @@ class Sink {
           {catalog::BlobChange{work.item_id, *blob, optional_text(r, "expect_link")},
            std::move(about)});
     }
+    return optional_text(r, "by");
   }
 
  private:
@@ -700,16 +704,9 @@ Result<ProjectMigrationReport> run_migration(Service& service,
         }
         if (page->empty()) break;
         for (const auto& work : *page) {
-          sink.collect(work);
+          const auto by = sink.collect(work);
+          if (by && *by != options.share->holder) ++report.copied_by_helpers;
           after = work.item_id;
-          json::error_code ec;
-          const json::value r = json::parse(work.result, ec);
-          if (!ec && r.is_object() && !work.failed && !r.as_object().contains("skipped")) {
-            const auto* by = r.as_object().if_contains("by");
-            if (by != nullptr && by->is_string() && by->as_string() != options.share->holder) {
-              ++report.copied_by_helpers;
-            }
-          }
         }
       }
     }

@@ -129,7 +129,8 @@ struct ProjectMigrationReport {
   /// switch after retries): the run is incomplete and may be rerun.
   std::optional<Error> aborted;
   std::vector<PlannedItem> plan;  ///< dry run only
-  /// Shared work: the items other workers copied (this run's own are in `copies`).
+  /// Shared work: the items other workers copied or found at the target already (this run's
+  /// own are in `copies`).
   std::uint64_t copied_by_helpers = 0;
   std::chrono::milliseconds elapsed{0};
 
