@@ -33,8 +33,9 @@ struct ServiceOptions {
   /// a blob is a rename.
   std::filesystem::path staging_dir;
   /// How long an authenticated token is trusted before the catalog is asked again; a token
-  /// revoked from another process stops working within this time.
-  std::chrono::milliseconds token_cache_ttl{2000};
+  /// revoked from another process stops working within this time (plus one request: the
+  /// documented bound, 2 s, holds with room).
+  std::chrono::milliseconds token_cache_ttl{1500};
   /// How long an item's location is remembered for downloads; a change made by another process
   /// (a removal, a new link) is seen within this time. Changes made here are seen at once.
   std::chrono::milliseconds item_cache_ttl{2000};
