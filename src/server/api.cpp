@@ -1120,13 +1120,30 @@ std::optional<catalog::Id> Api::download_id(const ApiRequest& request) {
   return *id;
 }
 
+namespace {
+/// The uploads the server streams itself (server.cpp), besides the team files'.
+constexpr std::string_view kUploadMethods[] = {"images.bulk.upload", "videos.bulk.upload",
+                                               "remote-storage.upload"};
+}  // namespace
+
+std::vector<std::string_view> Api::methods() {
+  std::vector<std::string_view> out;
+  for (const auto& [name, handler] : handlers()) out.push_back(name);
+  out.insert(out.end(), std::begin(kUploadMethods), std::end(kUploadMethods));
+  for (std::string_view m : team_files_methods()) out.push_back(m);
+  for (std::string_view m : link_sync_methods()) out.push_back(m);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 bool Api::handles(std::string_view method) {
   return handlers().contains(method) || team_files_handles(method) || link_sync_handles(method);
 }
 
 bool Api::is_upload(std::string_view method) {
-  return method == "images.bulk.upload" || method == "videos.bulk.upload" ||
-         method == "remote-storage.upload" || team_files_is_upload(method);
+  return std::find(std::begin(kUploadMethods), std::end(kUploadMethods), method) !=
+             std::end(kUploadMethods) ||
+         team_files_is_upload(method);
 }
 
 int Api::http_status(ErrorCode code) {
