@@ -97,6 +97,8 @@ class AuthzSweep : public ::testing::Test {
     root_ = pattern;
     TestServerSetup setup;
     setup.console = true;
+    // Nothing about the machine a test runs on: a valid token is what counts.
+    setup.environment["STOWAGE_METRICS_ACCESS"] = "token";
     server_ = new TestServer({}, std::chrono::milliseconds(0), std::move(setup));
     auto& catalog = server_->catalog();
 
@@ -558,6 +560,28 @@ TEST_F(AuthzSweep, AConnectionServesTheTeamsItListsAndAdministrators) {
   EXPECT_EQ(providers.find("admin-datasets"), std::string::npos) << providers;
   auto all = admin.call("remote-storage.available_providers", json::object{}).body;
   EXPECT_NE(all.find("admin-datasets"), std::string::npos) << all;
+}
+
+TEST_F(AuthzSweep, MetricsNeedAValidTokenWhenConfiguredSo) {
+  const HttpClient anonymous = client("");
+  EXPECT_EQ(anonymous.get("/metrics").status, 401);
+  EXPECT_EQ(client(revoked_).get("/metrics").status, 401);
+  auto ok = client(token_b_).get("/metrics");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_NE(ok.body.find("stowage_request_duration_seconds"), std::string::npos);
+}
+
+TEST(MetricsAccess, DefaultIsLoopbackOrAValidToken) {
+  using config::MetricsAccess;
+  EXPECT_TRUE(server::metrics_allowed(MetricsAccess::Loopback, true, false));
+  EXPECT_TRUE(server::metrics_allowed(MetricsAccess::Loopback, false, true));
+  EXPECT_FALSE(server::metrics_allowed(MetricsAccess::Loopback, false, false));
+  EXPECT_FALSE(server::metrics_allowed(MetricsAccess::Token, true, false));
+  EXPECT_TRUE(server::metrics_allowed(MetricsAccess::Token, false, true));
+  EXPECT_TRUE(server::metrics_allowed(MetricsAccess::Open, false, false));
+  // A test server with the default configuration answers a loopback client without a token.
+  TestServer server;
+  EXPECT_EQ(HttpClient(server.base_url(), "").get("/metrics").status, 200);
 }
 
 }  // namespace

@@ -82,6 +82,9 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
   if (options.io_threads == 0) options.io_threads = 2;
   if (options.worker_threads == 0) options.worker_threads = 4;
   caches_->attach(*service_, options);
+  if (config.sources.contains("STOWAGE_METRICS_ACCESS")) {
+    options.metrics_access = config.metrics_access;
+  }
   config_ = std::make_unique<config::Config>(config);
   if (setup.console) {
     console_ = std::make_unique<server::ConsoleApi>(*config_, *service_, caches_.get());

@@ -27,7 +27,8 @@ struct TestServerSetup {
   /// The data folder; empty: a fresh temp folder, removed with the server. Given: kept, so
   /// that a server made again over it is a restart (the admin token is kept in it too).
   std::filesystem::path dir;
-  /// Variables added to the configuration (e.g. CACHE_STORAGE_REVALIDATE).
+  /// Variables added to the configuration (e.g. CACHE_STORAGE_REVALIDATE,
+  /// STOWAGE_METRICS_ACCESS).
   std::map<std::string, std::string> environment;
   /// Serve the web console too (its pages and its console.* methods), as `stowage serve` does.
   bool console = false;
