@@ -626,7 +626,7 @@ Result<ApiResponse> hashes_list(Call& c) {
     if (!h.is_string()) return bad_request("every hash must be a string");
     hashes.emplace_back(h.get_string());
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto found, c.service.existing_hashes(hashes));
+  STOWAGE_ASSIGN_OR_RETURN(auto found, c.service.existing_hashes(c.who(), hashes));
   json::array out;
   for (auto& h : found) out.emplace_back(h);
   return json_response(out);
@@ -799,7 +799,7 @@ Result<ApiResponse> video_metas(Call& c) {
     if (!h.is_string()) return bad_request("every hash must be a string");
     list.emplace_back(h.get_string());
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto metas, c.service.video_metas(list));
+  STOWAGE_ASSIGN_OR_RETURN(auto metas, c.service.video_metas(c.who(), list));
   json::array out;
   for (std::size_t i = 0; i < metas.size(); ++i) {
     out.push_back(json::object{{"hash", list[i]}, {"meta", parse_object_text(metas[i])}});

@@ -1013,7 +1013,8 @@ struct Server::Impl {
         switch (event.kind) {
           case PartEvent::Kind::Begin: {
             if (auto ok = co_await drain(); !ok) co_return co_await fail(ok.error());
-            auto upload = co_await offload([&]() { return service.begin_upload(kind); });
+            auto upload = co_await offload(
+                [&]() { return service.begin_upload(kind, principal->user.id); });
             if (!upload) co_return co_await fail(upload.error());
             current = std::move(*upload);
             break;

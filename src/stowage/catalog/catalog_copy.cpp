@@ -28,7 +28,7 @@ struct TableSpec {
   bool identity;  ///< `id` comes from a sequence on PostgreSQL, to be moved past the copies
 };
 
-/// Every table of schema version 5, parents before children (leases are per run, not copied).
+/// Every table of schema version 6, parents before children (leases are per run, not copied).
 const std::vector<TableSpec>& tables() {
   static const std::vector<TableSpec> specs = {
       {"teams", {"id", "name", "description", "created_at", "updated_at"}, {"id"}, true, true},
@@ -77,12 +77,17 @@ const std::vector<TableSpec>& tables() {
        {"sha256_hex"},
        false,
        false},
+      {"blob_grants",
+       {"sha256_hex", "user_id", "created_at"},
+       {"sha256_hex", "user_id"},
+       false,
+       false},
   };
   return specs;
 }
 
 /// The schema version the specs above describe.
-constexpr int kSpecVersion = 5;
+constexpr int kSpecVersion = 6;
 
 std::string join(const std::vector<std::string_view>& parts, std::string_view separator) {
   std::string out;

@@ -414,12 +414,23 @@ CREATE TABLE IF NOT EXISTS blob_collections (
 );
 )sql";
 
+// Version 6 (as SQLite's): who may name a blob by its hash (issue 18).
+constexpr std::string_view kSchemaV6 = R"sql(
+CREATE TABLE IF NOT EXISTS blob_grants (
+  sha256_hex TEXT COLLATE "C" NOT NULL CHECK (length(sha256_hex) = 64),
+  user_id    BIGINT NOT NULL,
+  created_at TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (sha256_hex, user_id)
+);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
     Migration{3, kSchemaV3},
     Migration{4, kSchemaV4},
     Migration{5, kSchemaV5},
+    Migration{6, kSchemaV6},
 };
 
 constexpr const char* kVersionTable =

@@ -42,8 +42,13 @@ Error forbidden(std::string_view what, Id id) {
 // --- Upload
 // ---------------------------------------------------------------------------------------
 
-Upload::Upload(Service& service, MediaKind kind, io::File file, std::filesystem::path path)
-    : service_(service), kind_(kind), file_(std::move(file)), path_(std::move(path)) {}
+Upload::Upload(Service& service, MediaKind kind, Id uploader, io::File file,
+               std::filesystem::path path)
+    : service_(service),
+      kind_(kind),
+      uploader_(uploader),
+      file_(std::move(file)),
+      path_(std::move(path)) {}
 
 Upload::~Upload() {
   if (!finished_) {
@@ -72,6 +77,10 @@ Result<catalog::Blob> Upload::finish() {
   STOWAGE_TRY(file_.close());
   auto blob = service_.publish(*this, digest);
   if (blob) finished_ = true;  // the spool file was consumed or removed
+  // Whoever sent the bytes may name them by their hash from now on (see usable_blobs()).
+  if (blob && uploader_ != 0) {
+    STOWAGE_TRY(service_.catalog_.grant_blob(blob->sha256_hex, uploader_));
+  }
   return blob;
 }
 
@@ -251,25 +260,26 @@ std::string Service::blob_key(std::string_view sha256_hex, std::string_view mime
 }
 
 Result<std::vector<std::string>> Service::existing_hashes(
-    const std::vector<std::string>& base64_hashes) {
+    const Principal& who, const std::vector<std::string>& base64_hashes) {
   std::vector<std::string> hex;
   hex.reserve(base64_hashes.size());
   for (const auto& b64 : base64_hashes) {
     auto h = hash_base64_to_hex(b64);
     if (h) hex.push_back(std::move(*h));  // a malformed hash simply does not exist
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto found, catalog_.existing_blobs(hex));
+  // Only hashes the caller may name: another team's bytes are not even said to exist.
+  STOWAGE_ASSIGN_OR_RETURN(auto found, catalog_.usable_blobs(hex, who.user.id, who.team_ids));
   std::vector<std::string> out;
   out.reserve(found.size());
   for (const auto& h : found) out.push_back(hash_hex_to_base64(h));
   return out;
 }
 
-Result<std::unique_ptr<Upload>> Service::begin_upload(MediaKind kind) {
+Result<std::unique_ptr<Upload>> Service::begin_upload(MediaKind kind, Id uploader) {
   STOWAGE_TRY(io::create_directories_durable(options_.staging_dir));
   const auto path = io::unique_temp_path(options_.staging_dir, "upload");
   STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::create_exclusive(path, 0600));
-  return std::unique_ptr<Upload>(new Upload(*this, kind, std::move(file), path));
+  return std::unique_ptr<Upload>(new Upload(*this, kind, uploader, std::move(file), path));
 }
 
 namespace {
@@ -284,7 +294,29 @@ Result<media::VideoMeta> probe_video_file(const std::filesystem::path& path) {
 
 }  // namespace
 
+Status Service::check_hash_usable(const Principal& who, std::string_view base64_hash,
+                                  std::string_view upload_method) {
+  auto hex = hash_base64_to_hex(base64_hash);
+  if (hex) {
+    STOWAGE_ASSIGN_OR_RETURN(auto usable,
+                             catalog_.usable_blobs({*hex}, who.user.id, who.team_ids));
+    if (!usable.empty()) return {};
+  }
+  // The same answer as for bytes never uploaded: a hash of another team's bytes reveals nothing.
+  return make_error(ErrorCode::NotFound, "no uploaded file has hash " + std::string(base64_hash) +
+                                             ": upload it with " + std::string(upload_method) +
+                                             " first");
+}
+
 Result<std::vector<std::string>> Service::video_metas(
+    const Principal& who, const std::vector<std::string>& base64_hashes) {
+  for (const std::string& b64 : base64_hashes) {
+    STOWAGE_TRY(check_hash_usable(who, b64, "videos.bulk.upload"));
+  }
+  return probe_video_metas(base64_hashes);
+}
+
+Result<std::vector<std::string>> Service::probe_video_metas(
     const std::vector<std::string>& base64_hashes) {
   std::vector<std::string> out;
   out.reserve(base64_hashes.size());
@@ -544,6 +576,8 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       row.link = target.locator.to_string();
     } else if (in.hash_base64) {
       STOWAGE_ASSIGN_OR_RETURN(auto hex, hash_base64_to_hex(*in.hash_base64));
+      STOWAGE_TRY(
+          check_hash_usable(who, *in.hash_base64, std::string(noun(kind)) + ".bulk.upload"));
       auto blob = catalog_.get_blob(hex);
       if (!blob) {
         if (blob.error().code == ErrorCode::NotFound) {
@@ -561,7 +595,7 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       row.height = blob->height;
       if (kind == MediaKind::Video) {
         if (!has_streams(blob->file_meta)) {
-          STOWAGE_ASSIGN_OR_RETURN(auto probed, video_metas({*in.hash_base64}));
+          STOWAGE_ASSIGN_OR_RETURN(auto probed, probe_video_metas({*in.hash_base64}));
           blob->file_meta = std::move(probed.front());
         }
         auto meta = video_item_meta(blob->file_meta, in.video_stream_index);
