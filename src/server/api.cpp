@@ -896,6 +896,7 @@ Result<ApiResponse> remote_list(Call& c) {
   }
   if (c.service.link_resolver() == nullptr) return c.service.resolve_link(path).error();
   STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.link_resolver()->resolve_prefix(path));
+  STOWAGE_TRY(c.service.check_connection(c.who(), target));
   json::array out;
   const auto room = [&] { return static_cast<std::int64_t>(out.size()) < limit; };
   // An exact object comes first: get_file_info_by_path reads entry [0] of a limit=1 listing.
@@ -938,7 +939,7 @@ Result<ApiResponse> remote_list(Call& c) {
 
 Result<ApiResponse> remote_exists(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(std::string path, required_path(c.params));
-  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(path));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link_for(c.who(), path));
   auto info = target.store->stat(target.path);
   if (!info && info.error().code != ErrorCode::NotFound) return info.error();
   return json_response({{"exists", static_cast<bool>(info)}});
@@ -946,14 +947,14 @@ Result<ApiResponse> remote_exists(Call& c) {
 
 Result<ApiResponse> remote_stat(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(std::string path, required_path(c.params));
-  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(path));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link_for(c.who(), path));
   STOWAGE_ASSIGN_OR_RETURN(auto info, target.store->stat(target.path));
   return json_response({{"size", info.size}, {"lastModified", iso_time(info.last_modified)}});
 }
 
 Result<ApiResponse> remote_download(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(std::string link, required_path(c.params, "link"));
-  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(link));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link_for(c.who(), link));
   ApiResponse r;
   Download d;
   d.store = target.store;
@@ -986,7 +987,16 @@ json::array providers_json(const std::vector<links::ProviderSummary>& providers,
 
 Result<ApiResponse> remote_available_providers(Call& c) {
   if (c.service.link_resolver() == nullptr) return json_response(json::array{});
-  return json_response(providers_json(c.service.link_resolver()->available_providers(), true));
+  // Only the connections the caller may use: the others' buckets are not theirs to know.
+  std::optional<Error> failed;
+  auto usable = [&](const links::Connection& connection) {
+    auto allowed = c.service.may_use_connection(c.who(), connection.teams);
+    if (!allowed && !failed) failed = allowed.error();
+    return allowed && *allowed;
+  };
+  auto providers = c.service.link_resolver()->available_providers(usable);
+  if (failed) return *failed;
+  return json_response(providers_json(providers, true));
 }
 
 Result<ApiResponse> remote_supported_providers(Call&) {

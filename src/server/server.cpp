@@ -870,7 +870,8 @@ struct Server::Impl {
                     ErrorCode::InvalidArgument, "each 'file' part must follow its 'path' field"));
               }
               auto opened = co_await offload([&]() -> Result<std::unique_ptr<store::Writer>> {
-                STOWAGE_ASSIGN_OR_RETURN(target, service.resolve_link(pending_path));
+                STOWAGE_ASSIGN_OR_RETURN(target,
+                                         service.resolve_link_for(*principal, pending_path));
                 return target.store->open_write(target.path, {});
               });
               if (!opened) co_return co_await fail(opened.error());

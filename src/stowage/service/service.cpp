@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <charconv>
 #include <functional>
 #include <set>
 #include <thread>
@@ -479,6 +480,43 @@ Result<links::LinkTarget> Service::resolve_link(std::string_view link) {
   return links_->resolve(link);
 }
 
+Result<bool> Service::may_use_connection(const Principal& who,
+                                         const std::vector<std::string>& teams) {
+  if (who.user.is_admin) return true;
+  std::optional<std::vector<catalog::Membership>> memberships;  // read once, when a name needs it
+  for (const std::string& entry : teams) {
+    Id id = 0;
+    const auto [end, ec] = std::from_chars(entry.data(), entry.data() + entry.size(), id);
+    if (ec == std::errc{} && end == entry.data() + entry.size()) {
+      if (check_team(who, id)) return true;
+      continue;
+    }
+    if (!memberships) {
+      STOWAGE_ASSIGN_OR_RETURN(auto found, catalog_.memberships(who.user.id));
+      memberships = std::move(found);
+    }
+    for (const auto& m : *memberships) {
+      if (m.team.name == entry) return true;
+    }
+  }
+  return false;
+}
+
+Status Service::check_connection(const Principal& who, const links::LinkTarget& target) {
+  if (target.connection.empty()) return {};  // a public URL: the SSRF rules apply, not teams
+  STOWAGE_ASSIGN_OR_RETURN(const bool allowed, may_use_connection(who, target.teams));
+  if (allowed) return {};
+  return make_error(ErrorCode::PermissionDenied,
+                    "connection '" + target.connection + "' of the links configuration is not " +
+                        "open to your teams (an administrator lists them under its 'teams')");
+}
+
+Result<links::LinkTarget> Service::resolve_link_for(const Principal& who, std::string_view link) {
+  STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(link));
+  STOWAGE_TRY(check_connection(who, target));
+  return target;
+}
+
 Result<catalog::NewItem> Service::link_metadata(const links::LinkTarget& target) {
   STOWAGE_ASSIGN_OR_RETURN(auto info, target.store->stat(target.path));
   catalog::NewItem out;
@@ -560,7 +598,7 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       return make_error(ErrorCode::InvalidArgument, "an item has an empty title");
     catalog::NewItem row;
     if (in.link) {
-      STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(*in.link));
+      STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link_for(who, *in.link));
       if (kind == MediaKind::Video || force_metadata) {
         auto meta = kind == MediaKind::Video ? link_video_metadata(target, in.video_stream_index)
                                              : link_metadata(target);
@@ -667,7 +705,7 @@ Status Service::set_links(const Principal& who, MediaKind kind,
                   .first;
     }
     STOWAGE_TRY(check_kind(kind, known->second, what));
-    auto target = resolve_link(u.link);
+    auto target = resolve_link_for(who, u.link);
     if (!target) {
       Error e = target.error();
       e.message = what + ": " + e.message;

@@ -101,8 +101,17 @@ class Service {
   /// Links resolve through `resolver` (remote_links.yml); without one every link is refused.
   void set_link_resolver(links::LinkResolver* resolver) noexcept { links_ = resolver; }
   links::LinkResolver* link_resolver() noexcept { return links_; }
-  /// Resolves a link, or says that links are not configured.
+  /// Resolves a link, or says that links are not configured. Checks no caller: for links already
+  /// admitted (an item's) and for tools; what a caller names goes through resolve_link_for().
   Result<links::LinkTarget> resolve_link(std::string_view link);
+  /// resolve_link(), then check_connection(): for links a caller names.
+  Result<links::LinkTarget> resolve_link_for(const Principal& who, std::string_view link);
+  /// PermissionDenied unless `who` may use the connection a link resolved through: public URLs
+  /// are anyone's; a connection of remote_links.yml is its `teams`' (by name or id) and the
+  /// administrators' (issue 18; no `teams`: administrators only).
+  Status check_connection(const Principal& who, const links::LinkTarget& target);
+  /// Whether `who` may use a connection whose `teams` are these (see check_connection()).
+  Result<bool> may_use_connection(const Principal& who, const std::vector<std::string>& teams);
   store::ObjectStore& store() noexcept { return store_; }
   const ServiceOptions& options() const noexcept { return options_; }
 
