@@ -53,5 +53,16 @@ done
     read -r engine items call p50 p99 <<<"$l"
     echo "| $engine | $items | $call | $p50 | $p99 |"
   done
+  if [[ ${#sizes[@]} -gt 1 ]]; then
+    # The issue's rule: a call at the largest size costs under 2x what it costs at the smallest.
+    echo
+    echo "| engine | call | p50 ${sizes[-1]} / ${sizes[0]} |"
+    echo "| --- | --- | --- |"
+    printf '%s\n' "${lines[@]}" | awk -v small="${sizes[0]}" -v big="${sizes[-1]}" '
+      $2 == small { base[$1 " " $3] = $4 }
+      $2 == big { top[$1 " " $3] = $4; order[++n] = $1 " " $3 }
+      END { for (i = 1; i <= n; i++) { k = order[i]; split(k, f, " ")
+              printf "| %s | %s | %.2f |\n", f[1], f[2], top[k] / (base[k] > 0 ? base[k] : 0.001) } }'
+  fi
 } | tee "$report"
 log "report: $report"

@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
-ctest --test-dir build --output-on-failure --timeout 600 -j 2
+if ! ctest --test-dir build --output-on-failure --timeout 600 -j 2; then
+  # The failures again, last: a CI log is often read from its end.
+  scripts/ctest-failures.sh build
+  exit 8
+fi
 # Every parser that sees untrusted bytes, fuzzed for a bounded time (FUZZ_SECONDS per target)
 # under ASan and UBSan; the seeds and past crashes also replay in ctest above.
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

@@ -84,6 +84,10 @@ struct MigrateProjectOptions {
   /// How long the run's lease lasts unless renewed (`--lease`): a crashed run's lease is taken
   /// over after it.
   std::chrono::milliseconds lease_ttl{std::chrono::seconds(60)};
+  bool share = false;  ///< publish the copy work for helpers
+  bool join = false;   ///< help the --share run of the project
+  std::chrono::milliseconds join_wait{std::chrono::seconds(30)};
+  std::chrono::milliseconds hold{std::chrono::minutes(5)};  ///< a claim's life
 };
 /// `stowage migrate project ID --to PREFIX|local`: moves a project's items between local storage
 /// and links (service/project_migration.hpp), acting on the catalog directly. Progress on

@@ -19,7 +19,6 @@ std::string this_host() {
   return std::string(host.data());
 }
 
-std::string this_process() { return this_host() + " pid " + std::to_string(::getpid()); }
 
 /// True when `holder` names a process of this machine ("HOST pid N") that no longer runs. A
 /// reused pid reads as alive: the lease is then only taken over once it expired.
@@ -33,6 +32,8 @@ bool is_dead_local_process(const std::string& holder) {
 }
 
 }  // namespace
+
+std::string this_process() { return this_host() + " pid " + std::to_string(::getpid()); }
 
 Result<std::unique_ptr<HeldLease>> HeldLease::take(catalog::Catalog& catalog, std::string name,
                                                    std::chrono::milliseconds ttl) {

@@ -17,6 +17,9 @@ namespace stowage::cli {
 /// that, so a run that dies is taken over by the next one at most this long after.
 inline constexpr std::chrono::seconds kDefaultLeaseTtl{60};
 
+/// This process as a lease holder or a worker of shared work: "host pid 123".
+std::string this_process();
+
 /// A catalog lease held for the life of a command: taken at creation, renewed in the background
 /// and released on destruction, so that a second run of the same migration (on this machine or
 /// another server of a shared catalog) is refused while this one lives.

@@ -45,12 +45,16 @@ constexpr std::string_view kLeaseHelp =
     "How long this run's lease (which refuses a second run of the same migration, here or on "
     "another server) lasts unless renewed; a run that died is taken over after it";
 
-/// `--lease 60s` as milliseconds; at least one second.
-Result<std::chrono::milliseconds> lease_ttl(const std::string& text) {
+/// A duration option (`--lease 60s`) as milliseconds; at least one second.
+Result<std::chrono::milliseconds> duration_option(std::string_view option,
+                                                  const std::string& text) {
   auto seconds = config::parse_duration(text);
-  if (!seconds) return make_error(ErrorCode::InvalidArgument, "--lease: " + seconds.error().message);
+  if (!seconds) {
+    return make_error(ErrorCode::InvalidArgument,
+                      std::string(option) + ": " + seconds.error().message);
+  }
   if (seconds->count() < 1) {
-    return make_error(ErrorCode::InvalidArgument, "--lease must be at least 1s");
+    return make_error(ErrorCode::InvalidArgument, std::string(option) + " must be at least 1s");
   }
   return std::chrono::milliseconds(*seconds);
 }
@@ -67,7 +71,14 @@ constexpr std::string_view kMigrateProjectHelp =
     "from one cloud to another. Nothing is deleted. Safe to kill and rerun: switched items are "
     "not selected again and verified copies are journaled under DATA_PATH/migrations/. Exits 0 "
     "when every item is moved and switched, 1 when items failed (with failures nothing is "
-    "switched unless --switch-partial) or changed meanwhile, 2 for bad usage or configuration.";
+    "switched unless --switch-partial) or changed meanwhile, 2 for bad usage or configuration. "
+    "With --share, the copies are shared with helper runs (`stowage migrate project ID --join`, "
+    "on this or other machines over the same catalog): each claims items from the catalog a few "
+    "at a time; this run switches once every item is copied.";
+constexpr std::string_view kMigrateProjectJoinHelp =
+    "Help the --share run of this project: claim and copy its items (target and selection come "
+    "from the catalog; this machine's remote_links.yml must resolve them) until none is left, "
+    "then exit; the --share run switches. Waits up to --wait for the run to start";
 constexpr std::string_view kMigrateProjectToHelp =
     "Where the bytes go: a link prefix that resolves through remote_links.yml "
     "(s3://bucket/dir, azure://container/dir, google://bucket/dir, fs://storage-id/dir), or "
@@ -156,9 +167,26 @@ int run(int argc, char** argv) {
   std::string project_lease = "60s";
   CLI::App* migrate_project = migrate->add_subcommand("project", std::string(kMigrateProjectHelp));
   migrate_project->add_option("ID", project_options.project_id, "The project's id")->required();
-  migrate_project->add_option("--to", project_options.to, std::string(kMigrateProjectToHelp))
-      ->required()
-      ->type_name("PREFIX|local");
+  CLI::Option* project_to =
+      migrate_project->add_option("--to", project_options.to, std::string(kMigrateProjectToHelp))
+          ->type_name("PREFIX|local");
+  CLI::Option* project_share = migrate_project->add_flag(
+      "--share", project_options.share,
+      "Publish the copy work in the catalog for helpers (--join) to share");
+  CLI::Option* project_join =
+      migrate_project->add_flag("--join", project_options.join, std::string(kMigrateProjectJoinHelp));
+  project_join->excludes(project_to)->excludes(project_share);
+  std::string project_wait = "30s";
+  migrate_project->add_option("--wait", project_wait, "With --join: how long to wait for the run")
+      ->type_name("DURATION")
+      ->capture_default_str();
+  std::string project_hold = "5m";
+  migrate_project
+      ->add_option("--hold", project_hold,
+                   "With --share or --join: how long claimed items stay this worker's; a worker "
+                   "that dies gives its items back to the others after it")
+      ->type_name("DURATION")
+      ->capture_default_str();
   migrate_project->add_option("--from", project_options.from, std::string(kMigrateProjectFromHelp))
       ->type_name("local|links|PREFIX");
   migrate_project->add_flag("--nested", project_options.nested,
@@ -224,15 +252,25 @@ int run(int argc, char** argv) {
     return run_links_import(cfg, import_options, std::cout, std::cerr);
   }
   if (migrate_storage->parsed()) {
-    auto ttl = lease_ttl(storage_lease);
+    auto ttl = duration_option("--lease", storage_lease);
     if (!ttl) return fail(std::cerr, ttl.error().message, kExitUsage);
     storage_options.lease_ttl = *ttl;
     return run_migrate_storage(cfg, storage_options, std::cout, std::cerr);
   }
   if (migrate_project->parsed()) {
-    auto ttl = lease_ttl(project_lease);
+    auto ttl = duration_option("--lease", project_lease);
     if (!ttl) return fail(std::cerr, ttl.error().message, kExitUsage);
     project_options.lease_ttl = *ttl;
+    if (project_options.to.empty() && !project_options.join) {
+      return fail(std::cerr, "--to is required (or --join to help a --share run)", kExitUsage);
+    }
+    auto wait = duration_option("--wait", project_wait);
+    auto hold = duration_option("--hold", project_hold);
+    if (!wait || !hold) {
+      return fail(std::cerr, (!wait ? wait : hold).error().message, kExitUsage);
+    }
+    project_options.join_wait = *wait;
+    project_options.hold = *hold;
     if (auto resolved = resolve_instance_bucket_prefix(cfg); !resolved) {
       return fail(std::cerr, resolved.error().message, exit_code_for(resolved.error()));
     }

@@ -45,7 +45,8 @@ std::string progress_line(const migration::Progress& p) {
   return line.str();
 }
 
-void print_summary(std::ostream& out, const service::ProjectMigrationReport& r, bool dry_run) {
+void print_summary(std::ostream& out, const service::ProjectMigrationReport& r, bool dry_run,
+                   bool helper) {
   const auto rows = [](const std::vector<service::ItemProblem>& problems) {
     std::vector<std::vector<std::string>> out;
     for (const auto& p : problems) {
@@ -74,13 +75,17 @@ void print_summary(std::ostream& out, const service::ProjectMigrationReport& r, 
     fields.push_back({"copied", std::to_string(r.copies.copied) + " (" +
                                     human_bytes(r.copies.bytes_copied) + ")"});
     fields.push_back({"already there", std::to_string(r.copies.skipped)});
-    fields.push_back({"switched", std::to_string(r.switched)});
+    if (r.copied_by_helpers > 0) {
+      fields.push_back({"copied by helpers", std::to_string(r.copied_by_helpers)});
+    }
+    if (!helper) fields.push_back({"switched", std::to_string(r.switched)});
   }
   fields.push_back({"failed", std::to_string(r.failed.size())});
   fields.push_back({"changed meanwhile", std::to_string(r.changed.size())});
   fields.push_back({"elapsed", human_duration(std::chrono::duration_cast<std::chrono::seconds>(
                                    r.elapsed))});
   print_fields(out, fields);
+  if (helper) out << "The run this helped switches the links once every item is copied.\n";
   if (r.switch_withheld) {
     out << "Nothing was switched because some items failed; fix the cause and rerun (copies "
            "already made are kept and not repeated), or rerun with --switch-partial.\n";
@@ -111,6 +116,9 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
       options.from_links = cli.from == "links" ? "" : cli.from;
     }
   }
+  if ((cli.share || cli.join) && cli.dry_run) {
+    return fail(err, "--share and --join copy: a dry run shares nothing", kExitUsage);
+  }
   if (cli.concurrency == 0 || cli.batch == 0) {
     return fail(err, "--concurrency and --batch must be at least 1", kExitUsage);
   }
@@ -122,11 +130,11 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
   service::Service& service = *instance->service;
   // One run per project at a time, wherever it runs (a lease in the catalog); a dry run
   // changes nothing and needs none.
+  // A helper (--join) takes none: it works under the lease of the run it helps.
   std::unique_ptr<HeldLease> lease;
-  if (!cli.dry_run) {
+  if (!cli.dry_run && !cli.join) {
     auto taken = HeldLease::take(*instance->catalog,
-                                 "migrate project " + std::to_string(cli.project_id),
-                                 cli.lease_ttl);
+                                 service::project_migration_run(cli.project_id), cli.lease_ttl);
     if (!taken) {
       const Error& e = taken.error();
       return fail(err, e.message, e.code == ErrorCode::PreconditionFailed ? kExitBusy : kExitFailed);
@@ -149,7 +157,13 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
     }
   };
 
-  auto report = service::migrate_project(service, options);
+  service::SharedWork share;
+  share.holder = this_process();
+  share.hold = cli.hold;
+  if (cli.share) options.share = share;
+  auto report = cli.join ? service::join_project_migration(service, cli.project_id, options,
+                                                           share, cli.join_wait)
+                         : service::migrate_project(service, options);
   if (tty) err << '\n';
   if (!report) {
     const Error& e = report.error();
@@ -160,7 +174,7 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
   if (cli.json) {
     out << json::serialize(service::project_migration_report_json(*report, cli.dry_run)) << '\n';
   } else {
-    print_summary(out, *report, cli.dry_run);
+    print_summary(out, *report, cli.dry_run, cli.join);
   }
   return report->complete() ? kExitOk : kExitFailed;
 }

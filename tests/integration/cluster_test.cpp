@@ -338,6 +338,160 @@ TEST_F(ClusterTest, TheSameNameFromEveryServerAtOnceMakesOneItem) {
 
 // ---- stowage catalog migrate: a one-machine SQLite catalog onto PostgreSQL -----------------------
 
+// ---- A project migration whose copies several processes share (--share / --join) ------------
+
+/// One `stowage` CLI child process in a folder of its own, output to files.
+class CliProcess {
+ public:
+  CliProcess(fs::path dir, std::vector<std::string> args) : dir_(std::move(dir)) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (::chdir(dir_.c_str()) != 0) ::_exit(127);
+      const int out = ::open("out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int err = ::open("err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      std::vector<char*> argv{const_cast<char*>(STOWAGE_BINARY)};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(STOWAGE_BINARY, argv.data());
+      ::_exit(127);
+    }
+  }
+  ~CliProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  pid_t pid() const { return pid_; }
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  void kill() { ::kill(pid_, SIGKILL); }
+  std::string out() const { return read_file(dir_ / "out.txt"); }
+  std::string err() const { return read_file(dir_ / "err.txt"); }
+
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+};
+
+class SharedMigrationTest : public ClusterTest {
+ protected:
+  static constexpr int kImages = 160;
+
+  void SetUp() override {
+    ClusterTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    dataset_ = new_dataset("to-share");
+    HttpClient a = api(0);
+    json::array images;
+    for (int i = 0; i < kImages; ++i) {
+      const std::string bytes = make_image(24, 16, "png", 1000 + i);
+      ASSERT_EQ(a.upload({{"0-file", "0", "image/*", bytes}}).status, 200);
+      images.push_back({{"title", "i" + std::to_string(i) + ".png"}, {"hash", sdk_hash(bytes)}});
+      bytes_["i" + std::to_string(i) + ".png"] = bytes;
+    }
+    auto added = a.call("images.bulk.add", {{"datasetId", dataset_}, {"images", images}});
+    ASSERT_EQ(added.status, 200) << added.body;
+    project_ = added.json().at(0).at("projectId").to_number<std::int64_t>();
+    fs::create_directories(dir_ / "moved");
+  }
+
+  /// A worker's folder: the cluster's storage and catalog, its own DATA_PATH, and a
+  /// remote_links.yml whose fs connection `moved` is the one folder every worker writes to.
+  fs::path worker(const std::string& name) {
+    const fs::path dir = dir_ / name;
+    fs::create_directories(dir);
+    std::ofstream(dir / ".env") << storage_lines(test_server_env_file("STOWAGE_TEST_RADOSGW_ENV"))
+                                << "DATABASE_URL=" << db_->url() << "\n"
+                                << "DATA_PATH=" << (dir / "data").string() << "\n";
+    std::ofstream(dir / "remote_links.yml")
+        << "moved:\n  provider: fs\n  path: " << (dir_ / "moved").string()
+        << "\n  storage_id: moved\n";
+    return dir;
+  }
+
+  std::vector<std::string> leader_args() const {
+    return {"migrate", "project", std::to_string(project_), "--to", "fs://moved/out", "--share",
+            "--concurrency", "1", "--hold", "2s", "--json"};
+  }
+
+  /// Every item links into fs://moved/ and its file holds the bytes uploaded.
+  void expect_every_item_moved() {
+    catalog::ListQuery q;
+    q.per_page = 1000;
+    const auto items = catalog_->list_items(dataset_, std::nullopt, q).value().entities;
+    ASSERT_EQ(items.size(), static_cast<std::size_t>(kImages));
+    for (const auto& item : items) {
+      ASSERT_TRUE(item.link.has_value()) << item.name << " was not switched";
+      ASSERT_TRUE(item.link->starts_with("fs://moved/out/")) << *item.link;
+      const fs::path file = dir_ / "moved" / item.link->substr(std::string("fs://moved/").size());
+      EXPECT_EQ(read_file(file), bytes_.at(item.name)) << *item.link;
+    }
+    // The run is closed: no work is left in the catalog.
+    EXPECT_EQ(db_->query("SELECT count(*) FROM work_items").value(), "0");
+    EXPECT_EQ(db_->query("SELECT count(*) FROM work_runs").value(), "0");
+  }
+
+  std::int64_t dataset_ = 0;
+  std::int64_t project_ = 0;
+  std::map<std::string, std::string> bytes_;
+};
+
+TEST_F(SharedMigrationTest, TwoProcessesShareTheCopiesAndTheStarterSwitchesOnceAllAreThere) {
+  // The helper first: it waits for the run to open.
+  CliProcess helper(worker("helper"), {"migrate", "project", std::to_string(project_), "--join",
+                                       "--wait", "60s", "--concurrency", "2"});
+  CliProcess leader(worker("leader"), leader_args());
+  ASSERT_EQ(leader.wait(), 0) << leader.out() << leader.err();
+  ASSERT_EQ(helper.wait(), 0) << helper.out() << helper.err();
+  const auto report = json::parse(leader.out()).as_object();
+  EXPECT_EQ(report.at("switched").to_number<int>(), kImages);
+  const int by_helper = report.at("copiedByHelpers").to_number<int>();
+  const int by_leader = report.at("copied").to_number<int>();
+  std::cout << "copied by the starter: " << by_leader << ", by the helper: " << by_helper << "\n";
+  EXPECT_GT(by_helper, 0) << "the helper copied nothing";
+  EXPECT_GT(by_leader, 0) << "the starter copied nothing";
+  // Each item copied once, by one of the two.
+  EXPECT_EQ(by_helper + by_leader + report.at("alreadyThere").to_number<int>(), kImages);
+  EXPECT_NE(helper.out().find("copied"), std::string::npos) << helper.out();
+  expect_every_item_moved();
+  // A helper with no run to help says so and fails as a usage error would.
+  CliProcess late(worker("late"),
+                  {"migrate", "project", std::to_string(project_), "--join", "--wait", "1s"});
+  EXPECT_EQ(late.wait(), 2) << late.err();
+  EXPECT_NE(late.err().find("no shared migration"), std::string::npos) << late.err();
+}
+
+TEST_F(SharedMigrationTest, AHelperKilledMidRunGivesItsItemsBackAndNothingIsSwitchedEarly) {
+  CliProcess helper(worker("helper"), {"migrate", "project", std::to_string(project_), "--join",
+                                       "--wait", "60s", "--concurrency", "1", "--hold", "2s"});
+  CliProcess leader(worker("leader"), leader_args());
+  // Once the helper holds items, it dies.
+  const std::string held = "SELECT count(*) FROM work_items WHERE state = 'taken' AND holder LIKE "
+                           "'% pid " + std::to_string(helper.pid()) + "'";
+  bool holding = false;
+  for (int i = 0; i < 400 && !holding; ++i) {
+    const auto count = db_->query(held);
+    holding = count && *count != "0";
+    if (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(holding) << "the helper never claimed an item";
+  helper.kill();
+  EXPECT_EQ(helper.wait(), 128 + SIGKILL);
+  // Until the starter ends, no item is switched: links switch only once every byte is there.
+  EXPECT_EQ(db_->query("SELECT count(*) FROM items WHERE link IS NOT NULL").value(), "0");
+  ASSERT_EQ(leader.wait(), 0) << leader.out() << leader.err();
+  const auto report = json::parse(leader.out()).as_object();
+  EXPECT_EQ(report.at("switched").to_number<int>(), kImages);
+  expect_every_item_moved();
+}
+
 class CatalogMigrateTest : public ::testing::Test {
  protected:
   void SetUp() override {

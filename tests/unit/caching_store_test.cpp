@@ -428,6 +428,9 @@ TEST_F(CachingStoreTest, AWriteDuringAFillKeepsTheOldBytesOutOfTheCache) {
   auto w = caching_->open_write({"bucket", "team/model.pt"}, {}).value();
   w->write(view("new model")).value();
   w->commit().value();
+  // Readers and stats from now on see the new bytes, not the fill of the old ones still running.
+  EXPECT_EQ(get("team/model.pt"), "new model");
+  EXPECT_EQ(caching_->stat({"bucket", "team/model.pt"}).value().size, 9u);
   gate.release();
   (void)read_all(*reader);
   reader.reset();
@@ -438,6 +441,28 @@ TEST_F(CachingStoreTest, AWriteDuringAFillKeepsTheOldBytesOutOfTheCache) {
   }
   EXPECT_EQ(get("team/model.pt"), "new model");
   EXPECT_EQ(get("team/model.pt"), "new model");
+}
+
+TEST_F(CachingStoreTest, AnObjectRemovedDuringItsFillIsGoneAtOnce) {
+  reopen(8 << 20);
+  put("team/notes.txt", std::string(100000, 'n'));
+  CountingStore::Gate gate;
+  gate.open_bytes = 4096;
+  remote_->gate = &gate;
+  auto reader = caching_->open_read({"bucket", "team/notes.txt"}, {}).value();
+  std::vector<std::byte> first(4096);
+  std::size_t got = 0;
+  while (got < first.size()) got += reader->read(std::span(first).subspan(got)).value();
+  caching_->remove({"bucket", "team/notes.txt"}).value();
+  // The fill still holds the old bytes, yet neither a stat nor a read finds the object.
+  EXPECT_EQ(caching_->stat({"bucket", "team/notes.txt"}).error().code, ErrorCode::NotFound);
+  EXPECT_EQ(caching_->open_read({"bucket", "team/notes.txt"}, {}).error().code,
+            ErrorCode::NotFound);
+  gate.release();
+  (void)read_all(*reader);
+  reader.reset();
+  remote_->gate = nullptr;
+  EXPECT_EQ(caching_->stat({"bucket", "team/notes.txt"}).error().code, ErrorCode::NotFound);
 }
 
 TEST_F(CachingStoreTest, AHeaderReadOfAColdObjectDoesNotFetchAllOfIt) {

@@ -482,6 +482,64 @@ TEST_P(CatalogTest, PagesAndTokensWalkEveryItemOnce) {
             ErrorCode::InvalidArgument);
 }
 
+// The SDK asks pages 1, 2, 3... in order: each page after one the catalog served starts where
+// that one ended (by id), at any depth, so an item removed from an earlier page mid-walk shifts
+// nothing. A page asked cold (another server, a restart) is found by its number.
+TEST_P(CatalogTest, AWalkByPageNumberContinuesWhereItsLastPageEnded) {
+  make_tree();
+  std::vector<NewItem> batch;
+  for (int i = 0; i < 25; ++i) batch.push_back(link_item("w" + std::to_string(100 + i) + ".png"));
+  const auto items = catalog_->add_items(dataset_.id, batch, user_.id).value();
+  auto ids = [](const Page<Item>& page) {
+    std::vector<Id> out;
+    for (const Item& item : page.entities) out.push_back(item.id);
+    return out;
+  };
+  auto expected = [&](std::size_t from, std::size_t n) {
+    std::vector<Id> out;
+    for (std::size_t i = from; i < from + n && i < items.size(); ++i) out.push_back(items[i].id);
+    return out;
+  };
+  for (const bool descending : {false, true}) {
+    SCOPED_TRACE(descending ? "descending" : "ascending");
+    ListQuery q;
+    q.per_page = 10;
+    q.descending = descending;
+    std::vector<Id> walked;
+    for (q.page = 1; q.page <= 3; ++q.page) {
+      const auto page = ids(catalog_->list_items(dataset_.id, std::nullopt, q).value());
+      walked.insert(walked.end(), page.begin(), page.end());
+    }
+    std::vector<Id> all = expected(0, 25);
+    if (descending) std::reverse(all.begin(), all.end());
+    EXPECT_EQ(walked, all);
+  }
+
+  ListQuery q;
+  q.per_page = 10;
+  EXPECT_EQ(ids(catalog_->list_items(dataset_.id, std::nullopt, q).value()), expected(0, 10));
+  catalog_->remove_items({items[0].id}).value();
+  q.page = 2;
+  const auto second = catalog_->list_items(dataset_.id, std::nullopt, q).value();
+  EXPECT_EQ(ids(second), expected(10, 10));
+  EXPECT_EQ(second.total, 24);
+  q.page = 3;
+  EXPECT_EQ(ids(catalog_->list_items(dataset_.id, std::nullopt, q).value()), expected(20, 5));
+
+  // Cold, by number: OFFSET over what is there now.
+  catalog_.reset();
+  open();
+  q.page = 2;
+  EXPECT_EQ(ids(catalog_->list_items(dataset_.id, std::nullopt, q).value()), expected(11, 10));
+  // Another filter or page size is another walk.
+  q.page = 1;
+  q.per_page = 5;
+  EXPECT_EQ(ids(catalog_->list_items(dataset_.id, std::nullopt, q).value()), expected(1, 5));
+  q.page = 2;
+  q.filters = {{"name", Filter::Op::NotEq, {std::string("w103.png")}}};
+  EXPECT_EQ(ids(catalog_->list_items(dataset_.id, std::nullopt, q).value()), expected(7, 5));
+}
+
 TEST_P(CatalogTest, CountsTotalsAndAggregates) {
   make_tree();
   const Dataset child = make_dataset("child", dataset_.id);
@@ -519,6 +577,50 @@ TEST_P(CatalogTest, CountsTotalsAndAggregates) {
   EXPECT_EQ(catalog_->list_projects(workspace_.id, std::nullopt, {}).value().total, 5);
   EXPECT_EQ(catalog_->list_projects(std::nullopt, std::nullopt, {}).error().code,
             ErrorCode::InvalidArgument);
+}
+
+// The totals a list shows without filters are kept by triggers (schema 6); a filter that matches
+// every item makes the catalog count instead. The two must agree after every kind of change.
+TEST_P(CatalogTest, KeptCountsAgreeWithCountingAfterEveryChange) {
+  make_tree();
+  const Dataset other = make_dataset("other");
+  ListQuery counted;
+  counted.filters = {{"size", Filter::Op::GreaterEq, {std::int64_t{0}}}};
+  auto expect_agree = [&](std::int64_t items, std::uint64_t bytes) {
+    for (const Id d : {dataset_.id, other.id}) {
+      EXPECT_EQ(catalog_->list_items(d, std::nullopt, {}).value().total,
+                catalog_->list_items(d, std::nullopt, counted).value().total);
+    }
+    EXPECT_EQ(catalog_->list_items(std::nullopt, project_.id, {}).value().total, items);
+    EXPECT_EQ(catalog_->list_items(std::nullopt, project_.id, counted).value().total, items);
+    const Project p = catalog_->get_project(project_.id).value();
+    EXPECT_EQ(p.items_count, items);
+    EXPECT_EQ(p.size_bytes, bytes);
+    const Dataset a = catalog_->get_dataset(dataset_.id).value();
+    const Dataset b = catalog_->get_dataset(other.id).value();
+    EXPECT_EQ(a.items_count + b.items_count, items);
+    EXPECT_EQ(a.size_bytes + b.size_bytes, bytes);
+  };
+  expect_agree(0, 0);
+  const Blob blob = make_blob("bytes", 1000);
+  std::vector<NewItem> batch;
+  for (int i = 0; i < 30; ++i) batch.push_back(link_item("l" + std::to_string(i) + ".png", 10));
+  batch.push_back(blob_item("b.jpg", blob));
+  const auto added = catalog_->add_items(dataset_.id, batch, user_.id).value();
+  catalog_->add_items(other.id, {link_item("x.png", 5)}, user_.id).value();
+  expect_agree(32, 30 * 10 + 1000 + 5);
+
+  // A batch that fails adds nothing, counts included.
+  EXPECT_FALSE(catalog_->add_items(other.id, {link_item("y.png", 5), link_item("x.png", 5)},
+                                   user_.id));
+  expect_agree(32, 1305);
+
+  catalog_->remove_items({added[0].id, added[1].id, added[30].id}).value();
+  expect_agree(29, 28 * 10 + 5);
+  // A re-probe that finds another size; a stored item switched to a link of other bytes' size.
+  catalog_->set_item_probe(added[2].id, "image/png", 110, 8, 8).value();
+  expect_agree(29, 28 * 10 + 100 + 5);
+  EXPECT_EQ(catalog_->get_dataset(other.id).value().size_bytes, 5u);
 }
 
 TEST_P(CatalogTest, AddItemsIsAllOrNothing) {
@@ -807,14 +909,23 @@ TEST_P(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
   // Back to what a version-2 catalog held: no content hash yet (nor the later settings).
   if (postgres()) {
     db_->query("DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN content_sha256; "
-               "DROP TABLE settings; DROP TABLE leases; DELETE FROM stowage_schema WHERE version > 2")
+               "DROP TABLE settings; DROP TABLE leases; DROP TABLE dataset_stats; "
+               "DROP TABLE project_stats; DROP TRIGGER items_counted_in ON items; "
+               "DROP TRIGGER items_counted_out ON items; DROP TRIGGER items_resized ON items; "
+               "DROP TRIGGER dataset_stats_open ON datasets; "
+               "DROP TRIGGER project_stats_open ON projects; "
+               "DELETE FROM stowage_schema WHERE version > 2")
         .value();
   } else {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
                            "DROP INDEX items_by_content; ALTER TABLE items DROP COLUMN "
-                           "content_sha256; DROP TABLE settings; DROP TABLE leases; PRAGMA user_version = 2",
+                           "content_sha256; DROP TABLE settings; DROP TABLE leases; "
+                           "DROP TABLE dataset_stats; DROP TABLE project_stats; "
+                           "DROP TRIGGER items_counted_in; DROP TRIGGER items_counted_out; "
+                           "DROP TRIGGER items_resized; DROP TRIGGER dataset_stats_open; "
+                           "DROP TRIGGER project_stats_open; PRAGMA user_version = 2",
                            nullptr, nullptr, nullptr),
               SQLITE_OK)
         << sqlite3_errmsg(db);
@@ -824,6 +935,9 @@ TEST_P(CatalogTest, UpgradingToVersion3GivesStoredItemsTheirBlobsHash) {
   open();
   EXPECT_GE(catalog_->schema_version().value(), 3);
   EXPECT_EQ(catalog_->get_item(stored).value().content_sha256_hex, blob.sha256_hex);
+  // Version 6 counted the items that were there before it.
+  EXPECT_EQ(catalog_->get_dataset(dataset_.id).value().items_count, 1);
+  EXPECT_EQ(catalog_->get_project(project_.id).value().size_bytes, 100u);
 }
 
 // ---- Issue 17: fsck and gc -------------------------------------------------------------------
@@ -1060,6 +1174,83 @@ TEST_P(CatalogTest, SharedSettingsKeepTheFirstValueStoredAcrossConnections) {
   EXPECT_EQ(catalog_->shared_setting("bucket_prefix", "late").value(), got[0]);
   EXPECT_EQ(catalog_->shared_setting("preview_secret", "s").value(), "s");
   EXPECT_EQ(catalog_->shared_setting("", "x").error().code, ErrorCode::InvalidArgument);
+}
+
+TEST_P(CatalogTest, SharedWorkIsClaimedOnceAndComesBackWhenAHoldRunsOut) {
+  using namespace std::chrono_literals;
+  EXPECT_EQ(catalog_->add_work("copy", {1, 2}).error().code, ErrorCode::NotFound);
+  catalog_->open_work_run("copy", R"({"to":"s3://b/dir"})").value();
+  EXPECT_EQ(catalog_->work_run_spec("copy").value(), R"({"to":"s3://b/dir"})");
+  std::vector<Id> ids;
+  for (Id id = 1; id <= 20; ++id) ids.push_back(id);
+  catalog_->add_work("copy", ids).value();
+  catalog_->add_work("copy", {5, 6}).value();  // already there: left as they are
+
+  const auto a = catalog_->claim_work("copy", "a", 8, 1h).value();
+  const auto b = catalog_->claim_work("copy", "b", 8, 400ms).value();
+  const auto c = catalog_->claim_work("copy", "c", 8, 1h).value();
+  EXPECT_EQ(a, std::vector<Id>({1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(b.size(), 8u);
+  EXPECT_EQ(c.size(), 4u);
+  EXPECT_EQ(catalog_->finish_work("copy", 1, "b", false, "not b's").value(), false);
+  EXPECT_EQ(catalog_->finish_work("copy", 1, "a", false, R"({"link":"x"})").value(), true);
+  EXPECT_EQ(catalog_->finish_work("copy", 2, "a", true, R"({"error":"gone"})").value(), true);
+  EXPECT_EQ(catalog_->finish_work("copy", 2, "a", false, "twice").value(), false);
+
+  // b died: once its hold ran out, its items go to whoever claims next, and b's late results
+  // are not taken.
+  std::this_thread::sleep_for(450ms);
+  const auto again = catalog_->claim_work("copy", "d", 100, 1h).value();
+  EXPECT_EQ(again, b);
+  EXPECT_EQ(catalog_->finish_work("copy", b[0], "b", false, "late").value(), false);
+  EXPECT_EQ(catalog_->finish_work("copy", b[0], "d", false, "{}").value(), true);
+  EXPECT_TRUE(catalog_->claim_work("copy", "e", 100, 1h).value().empty());
+
+  const WorkCounts counts = catalog_->count_work("copy").value();
+  EXPECT_EQ(counts.pending, 0);
+  EXPECT_EQ(counts.taken, 17);
+  EXPECT_EQ(counts.done, 2);
+  EXPECT_EQ(counts.failed, 1);
+  const auto finished = catalog_->finished_work("copy", 0, 10).value();
+  ASSERT_EQ(finished.size(), 3u);
+  EXPECT_EQ(finished[0].item_id, 1);
+  EXPECT_EQ(finished[0].result, R"({"link":"x"})");
+  EXPECT_TRUE(finished[1].failed);
+  EXPECT_EQ(catalog_->finished_work("copy", finished[2].item_id, 10).value().size(), 0u);
+
+  // Reopened: everything of the old run is forgotten.
+  catalog_->open_work_run("copy", "{}").value();
+  EXPECT_EQ(catalog_->count_work("copy").value().taken, 0);
+  catalog_->close_work_run("copy").value();
+  EXPECT_FALSE(catalog_->work_run_spec("copy").value().has_value());
+}
+
+TEST_P(CatalogTest, WorkersClaimingAtOnceFromSeveralConnectionsNeverGetTheSameItem) {
+  using namespace std::chrono_literals;
+  catalog_->open_work_run("race", "{}").value();
+  std::vector<Id> ids;
+  for (Id id = 1; id <= 400; ++id) ids.push_back(id);
+  catalog_->add_work("race", ids).value();
+  constexpr int kWorkers = 4;
+  std::vector<std::unique_ptr<Catalog>> catalogs;
+  for (int i = 0; i < kWorkers; ++i) catalogs.push_back(open_another().value());
+  std::vector<std::vector<Id>> got(kWorkers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWorkers; ++i) {
+    threads.emplace_back([&, i] {
+      for (;;) {
+        auto claimed = catalogs[i]->claim_work("race", "w" + std::to_string(i), 7, 1h);
+        ASSERT_TRUE(claimed) << claimed.error().to_string();
+        if (claimed->empty()) return;
+        got[i].insert(got[i].end(), claimed->begin(), claimed->end());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<Id> all;
+  for (const auto& g : got) all.insert(all.end(), g.begin(), g.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, ids);  // every item once, none twice
 }
 
 TEST_P(CatalogTest, LeasesRefuseASecondHolderUntilReleasedOrExpired) {

@@ -420,7 +420,8 @@ std::optional<ObjectInfo> CachingStore::filling_info(const std::string& key) {
   {
     std::lock_guard lock(fills_mutex_);
     const auto it = fills_.find(key);
-    if (it == fills_.end()) return std::nullopt;
+    // A fill invalidated by a write or a removal describes what is no longer there.
+    if (it == fills_.end() || it->second->discarded) return std::nullopt;
     fill = it->second;
   }
   return fill->info();
@@ -507,7 +508,11 @@ Result<std::unique_ptr<io::Reader>> CachingStore::open_read(const ObjectPath& pa
 Result<std::shared_ptr<CachingStore::Fill>> CachingStore::follow_or_start(
     const ObjectPath& path, const std::string& key, const std::optional<ObjectInfo>& known) {
   std::lock_guard lock(fills_mutex_);
-  if (auto it = fills_.find(key); it != fills_.end()) return it->second;
+  if (auto it = fills_.find(key); it != fills_.end()) {
+    // Following a fill of bytes since overwritten or removed would serve them: read around it.
+    if (it->second->discarded) return std::shared_ptr<Fill>();
+    return it->second;
+  }
   // Threads that ended are joined here, so that they never pile up.
   std::erase_if(threads_, [](Worker& w) {
     if (!w.fill->finished()) return false;

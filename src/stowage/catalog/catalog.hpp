@@ -212,6 +212,21 @@ struct ListQuery {
   std::optional<Id> after;  ///< token mode
 };
 
+/// The items of a shared run by state (Catalog::count_work).
+struct WorkCounts {
+  std::int64_t pending = 0;
+  std::int64_t taken = 0;
+  std::int64_t done = 0;
+  std::int64_t failed = 0;
+};
+
+/// A finished item of a shared run (Catalog::finished_work).
+struct WorkResult {
+  Id item_id = 0;
+  bool failed = false;
+  std::string result;
+};
+
 template <class T>
 struct Page {
   std::vector<T> entities;
@@ -368,6 +383,31 @@ class Catalog {
   virtual Result<std::optional<std::string>> lease_holder(const std::string& name) = 0;
   /// Gives the lease up if `holder` holds it; otherwise does nothing.
   virtual Status release_lease(const std::string& name, const std::string& holder) = 0;
+
+  // --- Shared work: a run's items, copied by several workers (issue 14) ----------------------
+  /// Starts the run `run` (e.g. "migrate project 12") over: forgets its items and results and
+  /// records `spec` (what every worker needs to know of the run, as text).
+  virtual Status open_work_run(const std::string& run, const std::string& spec) = 0;
+  /// The spec of an open run, or std::nullopt.
+  virtual Result<std::optional<std::string>> work_run_spec(const std::string& run) = 0;
+  /// Adds items to an open run, pending (items it has already are left as they are).
+  virtual Status add_work(const std::string& run, const std::vector<Id>& item_ids) = 0;
+  /// Takes up to `limit` items of the run for `holder` until now + `hold`: pending ones, and
+  /// ones whose holder let its hold run out (it died). Several workers claiming at once get
+  /// disjoint items, without waiting on each other (FOR UPDATE SKIP LOCKED on PostgreSQL).
+  virtual Result<std::vector<Id>> claim_work(const std::string& run, const std::string& holder,
+                                             std::size_t limit,
+                                             std::chrono::milliseconds hold) = 0;
+  /// Records what became of an item `holder` claimed: done or failed, with a result (text).
+  /// False when the item was no longer `holder`'s (its hold ran out and another took it).
+  virtual Result<bool> finish_work(const std::string& run, Id item_id, const std::string& holder,
+                                   bool failed, const std::string& result) = 0;
+  virtual Result<WorkCounts> count_work(const std::string& run) = 0;
+  /// The run's finished items in id order, the first `limit` after `after_item_id`.
+  virtual Result<std::vector<WorkResult>> finished_work(const std::string& run, Id after_item_id,
+                                                        std::size_t limit) = 0;
+  /// Forgets the run and its items.
+  virtual Status close_work_run(const std::string& run) = 0;
 
   /// The teams that have at least one item using the blob, without repeats (empty when none
   /// does): who may see a blob's bytes, e.g. its previews.

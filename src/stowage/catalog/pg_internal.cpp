@@ -179,6 +179,10 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& conninfo
   // Text sorts as SQLite does (bytes) whatever the database's locale: the columns say COLLATE
   // "C"; UTC so that server-side times, were any used, are not local.
   STOWAGE_TRY(out->exec("SET TIME ZONE 'UTC'"));
+  // No JIT: every catalog query reads a page or a row, and JIT only pays for long scans. A
+  // prepared list query shared by page 1 and deep pages gets a generic plan whose estimate
+  // (a LIMIT of unknown size) passed jit_above_cost: 10 ms of compiling per page at 10 M items.
+  STOWAGE_TRY(out->exec("SET jit = off"));
   return out;
 }
 
@@ -414,8 +418,117 @@ CREATE TABLE IF NOT EXISTS blob_collections (
 );
 )sql";
 
-// Version 6 (as SQLite's): who may name a blob by its hash (issue 18).
+// Version 6 (as SQLite's): kept item counts and bytes per dataset and project. Statement-level
+// triggers over transition tables: a bulk insert or a cascading delete updates each touched
+// dataset once, and the rows are locked in id order first, so that two writers touching the same
+// datasets queue rather than deadlock.
 constexpr std::string_view kSchemaV6 = R"sql(
+CREATE TABLE IF NOT EXISTS dataset_stats (
+  dataset_id BIGINT PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
+  items      BIGINT NOT NULL DEFAULT 0,
+  bytes      BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS project_stats (
+  project_id BIGINT PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+  items      BIGINT NOT NULL DEFAULT 0,
+  bytes      BIGINT NOT NULL DEFAULT 0
+);
+DELETE FROM dataset_stats;
+DELETE FROM project_stats;
+INSERT INTO dataset_stats (dataset_id, items, bytes)
+  SELECT d.id, COUNT(i.id), COALESCE(SUM(i.size), 0)
+  FROM datasets d LEFT JOIN items i ON i.dataset_id = d.id GROUP BY d.id;
+INSERT INTO project_stats (project_id, items, bytes)
+  SELECT p.id, COUNT(i.id), COALESCE(SUM(i.size), 0)
+  FROM projects p LEFT JOIN items i ON i.project_id = p.id GROUP BY p.id;
+
+CREATE OR REPLACE FUNCTION stowage_open_dataset_stats() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO dataset_stats (dataset_id) SELECT id FROM added;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER dataset_stats_open AFTER INSERT ON datasets
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION stowage_open_dataset_stats();
+
+CREATE OR REPLACE FUNCTION stowage_open_project_stats() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO project_stats (project_id) SELECT id FROM added;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER project_stats_open AFTER INSERT ON projects
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION stowage_open_project_stats();
+
+-- Adds n items and b bytes to the stats of each (dataset ds[i], project ps[i]), locking the
+-- rows in id order first.
+CREATE OR REPLACE FUNCTION stowage_add_stats(ds bigint[], ps bigint[], ns bigint[], bs bigint[])
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM dataset_stats WHERE dataset_id = ANY (ds) ORDER BY dataset_id FOR UPDATE;
+  UPDATE dataset_stats s SET items = s.items + c.n, bytes = s.bytes + c.b
+    FROM (SELECT u.d, SUM(u.n) AS n, SUM(u.b) AS b FROM unnest(ds, ns, bs) AS u (d, n, b)
+          GROUP BY u.d) c
+    WHERE s.dataset_id = c.d;
+  PERFORM 1 FROM project_stats WHERE project_id = ANY (ps) ORDER BY project_id FOR UPDATE;
+  UPDATE project_stats s SET items = s.items + c.n, bytes = s.bytes + c.b
+    FROM (SELECT u.p, SUM(u.n) AS n, SUM(u.b) AS b FROM unnest(ps, ns, bs) AS u (p, n, b)
+          GROUP BY u.p) c
+    WHERE s.project_id = c.p;
+END $$;
+
+CREATE OR REPLACE FUNCTION stowage_items_counted_in() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM stowage_add_stats(array_agg(dataset_id), array_agg(project_id), array_agg(1::bigint),
+                            array_agg(size::bigint)) FROM added;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER items_counted_in AFTER INSERT ON items
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION stowage_items_counted_in();
+
+CREATE OR REPLACE FUNCTION stowage_items_counted_out() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM stowage_add_stats(array_agg(dataset_id), array_agg(project_id), array_agg(-1::bigint),
+                            array_agg(-size::bigint)) FROM removed;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER items_counted_out AFTER DELETE ON items
+  REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION stowage_items_counted_out();
+
+-- Items never move between datasets; only their size changes (a re-probe, set_remote).
+-- (A trigger with transition tables cannot name columns: every update comes here.)
+CREATE OR REPLACE FUNCTION stowage_items_resized() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM stowage_add_stats(array_agg(a.dataset_id), array_agg(a.project_id),
+                            array_agg(0::bigint), array_agg((a.size - o.size)::bigint))
+    FROM after_rows a JOIN before_rows o ON o.id = a.id WHERE a.size <> o.size;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER items_resized AFTER UPDATE ON items
+  REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION stowage_items_resized();
+)sql";
+
+// Version 7 (as SQLite's): runs whose items several workers share.
+constexpr std::string_view kSchemaV7 = R"sql(
+CREATE TABLE IF NOT EXISTS work_runs (
+  run       TEXT COLLATE "C" PRIMARY KEY CHECK (run <> ''),
+  spec      TEXT NOT NULL,
+  opened_at TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE IF NOT EXISTS work_items (
+  run        TEXT COLLATE "C" NOT NULL REFERENCES work_runs (run) ON DELETE CASCADE,
+  item_id    BIGINT NOT NULL,
+  state      TEXT COLLATE "C" NOT NULL DEFAULT 'pending'
+             CHECK (state IN ('pending', 'taken', 'done', 'failed')),
+  holder     TEXT,
+  held_until TEXT COLLATE "C",
+  result     TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run, item_id)
+);
+CREATE INDEX IF NOT EXISTS work_items_by_state ON work_items (run, state, item_id);
+)sql";
+
+// Version 8 (as SQLite's): who may name a blob by its hash (issue 18).
+constexpr std::string_view kSchemaV8 = R"sql(
 CREATE TABLE IF NOT EXISTS blob_grants (
   sha256_hex TEXT COLLATE "C" NOT NULL CHECK (length(sha256_hex) = 64),
   user_id    BIGINT NOT NULL,
@@ -431,6 +544,8 @@ constexpr std::array kMigrations = {
     Migration{4, kSchemaV4},
     Migration{5, kSchemaV5},
     Migration{6, kSchemaV6},
+    Migration{7, kSchemaV7},
+    Migration{8, kSchemaV8},
 };
 
 constexpr const char* kVersionTable =

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -11,7 +12,12 @@
 #include <random>
 #include <system_error>
 #include <thread>
+#include <deque>
+#include <mutex>
+#include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/catalog/sql_catalog.hpp"
@@ -273,16 +279,18 @@ struct Entity {
   T (*read)(const Stmt&);
 };
 
+// Item counts and bytes are kept per project and dataset by the schema's triggers (version 6):
+// lists read them instead of counting millions of items per row.
 constexpr std::string_view kProjectItems =
-    "(SELECT COUNT(*) FROM items i WHERE i.project_id = p.id)";
+    "COALESCE((SELECT s.items FROM project_stats s WHERE s.project_id = p.id), 0)";
 constexpr std::string_view kProjectDatasets =
     "(SELECT COUNT(*) FROM datasets d WHERE d.project_id = p.id)";
 constexpr std::string_view kProjectSize =
-    "(SELECT COALESCE(SUM(i.size), 0) FROM items i WHERE i.project_id = p.id)";
+    "COALESCE((SELECT s.bytes FROM project_stats s WHERE s.project_id = p.id), 0)";
 constexpr std::string_view kDatasetItems =
-    "(SELECT COUNT(*) FROM items i WHERE i.dataset_id = d.id)";
+    "COALESCE((SELECT s.items FROM dataset_stats s WHERE s.dataset_id = d.id), 0)";
 constexpr std::string_view kDatasetSize =
-    "(SELECT COALESCE(SUM(i.size), 0) FROM items i WHERE i.dataset_id = d.id)";
+    "COALESCE((SELECT s.bytes FROM dataset_stats s WHERE s.dataset_id = d.id), 0)";
 
 std::string concat(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -456,11 +464,100 @@ Status add_filter(const Entity<T>& entity, const Filter& filter, Dialect dialect
   return {};
 }
 
-/// Runs a list query: `scope` selects the parent (team, project, dataset...), `query` adds the
+/// Where recent pages ended. The SDK walks a page-numbered list in order (pages 2..pagesCount;
+/// spec/api.md), and with OFFSET page k costs O(k × per_page): walking 10 M items would be
+/// quadratic. A page sorted by id that follows a page this catalog served starts after that
+/// page's last id instead (keyset), O(page) at any depth. A page asked out of order, or first on
+/// another server, is read by OFFSET. Within a walk the keyset is also the steadier answer: an
+/// item added or removed on an earlier page shifts an OFFSET page, not this one.
+class PageCursors {
+ public:
+  std::optional<Id> find(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    const auto it = ends_.find(key);
+    if (it == ends_.end()) return std::nullopt;
+    return it->second;
+  }
+  void remember(const std::string& key, Id last_id) {
+    std::lock_guard lock(mutex_);
+    const auto [it, added] = ends_.insert_or_assign(key, last_id);
+    if (!added) return;
+    order_.push_back(key);
+    if (order_.size() > kCapacity) {
+      ends_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  static constexpr std::size_t kCapacity = 4096;  // walks in progress at once, ~100 bytes each
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Id> ends_;
+  std::deque<std::string> order_;  // oldest first
+};
+
+/// How a list learns its total, and where it may remember its pages.
+struct ListOptions {
+  /// Reads the scope's kept count (one `?`, bound to `kept_id`) instead of COUNT(*) when no
+  /// filter narrows the list.
+  std::string_view kept_count_sql;
+  Id kept_id = 0;
+  bool count = true;  ///< false: no total (scans that never show one)
+  PageCursors* cursors = nullptr;
+};
+
+/// The cursor key of one page of a list: everything that selects its rows.
+std::string page_key(std::string_view noun, const std::string& where_sql,
+                     const std::vector<Value>& args, const ListQuery& query, std::int64_t page) {
+  std::string key(noun);
+  key += '\n';
+  key += where_sql;
+  for (const Value& arg : args) {
+    key += '\n';
+    std::visit(
+        [&](const auto& v) {
+          using V = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<V, std::nullptr_t>) {
+            key += "null";
+          } else if constexpr (std::is_same_v<V, std::int64_t>) {
+            key += 'i';
+            key += std::to_string(v);
+          } else {
+            key += 's';
+            key += v;
+          }
+        },
+        arg);
+  }
+  key += '\n';
+  key += std::to_string(query.per_page);
+  key += query.descending ? "d#" : "a#";
+  key += std::to_string(page);
+  return key;
+}
+
+Result<std::int64_t> read_total(Connection& conn, std::string_view from, const Where& where,
+                                const ListQuery& query, const ListOptions& options) {
+  if (!options.count) return 0;
+  const bool kept = !options.kept_count_sql.empty() && query.filters.empty();
+  const std::string sql =
+      kept ? std::string(options.kept_count_sql)
+           : concat({"SELECT COUNT(*) FROM ", from, " WHERE ", where.sql});
+  STOWAGE_ASSIGN_OR_RETURN(Stmt count, conn.prepare(sql));
+  if (kept) {
+    STOWAGE_TRY(count.bind(1, options.kept_id));
+  } else {
+    STOWAGE_TRY(bind_values(count, where.args));
+  }
+  STOWAGE_ASSIGN_OR_RETURN(const bool row, count.step());
+  return row ? count.int64(0) : 0;
+}
+
+/// Runs a list query: `where` selects the parent (team, project, dataset...), `query` adds the
 /// API filters, order and page. `total` and the page come from one read snapshot.
 template <class T>
 Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where,
-                          const ListQuery& query) {
+                          const ListQuery& query, const ListOptions& options = {}) {
   if (query.per_page < 1 || query.per_page > kMaxPerPage) {
     return invalid("per_page must be between 1 and " + std::to_string(kMaxPerPage) + ", not " +
                    std::to_string(query.per_page));
@@ -481,17 +578,22 @@ Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where
 
   STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(conn));
   Page<T> page;
-  {
-    const std::string sql = concat({"SELECT COUNT(*) FROM ", entity.from, " WHERE ", where.sql});
-    STOWAGE_ASSIGN_OR_RETURN(Stmt count, conn.prepare(sql));
-    STOWAGE_TRY(bind_values(count, where.args));
-    STOWAGE_TRY(count.step());
-    page.total = count.int64(0);
+  STOWAGE_ASSIGN_OR_RETURN(page.total, read_total(conn, entity.from, where, query, options));
+
+  // A walk by page number through a list sorted by id continues from its last page's end.
+  const bool walkable = options.cursors != nullptr && !query.after && sort == &id;
+  std::string key;  // of the page after this one
+  std::optional<Id> after = query.after;
+  if (walkable) {
+    key = page_key(entity.noun, where.sql, where.args, query, query.page + 1);
+    if (query.page > 1) {
+      after = options.cursors->find(page_key(entity.noun, where.sql, where.args, query, query.page));
+    }
   }
   const std::string_view dir = query.descending ? " DESC" : " ASC";
   std::int64_t offset = (query.page - 1) * query.per_page;
-  if (query.after) {
-    where.add(concat({id.expr, query.descending ? " < ?" : " > ?"}), *query.after);
+  if (after) {
+    where.add(concat({id.expr, query.descending ? " < ?" : " > ?"}), *after);
     offset = 0;
   }
   std::string sql = concat({entity.select, " WHERE ", where.sql, " ORDER BY ", sort->expr, dir});
@@ -505,6 +607,9 @@ Result<Page<T>> list_rows(Connection& conn, const Entity<T>& entity, Where where
     STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
     if (!row) break;
     page.entities.push_back(entity.read(stmt));
+  }
+  if (walkable && std::cmp_equal(page.entities.size(), query.per_page)) {
+    options.cursors->remember(key, page.entities.back().id);
   }
   return page;
 }
@@ -1092,7 +1197,16 @@ class SqlCatalog final : public Catalog {
     Where where;
     if (dataset_id) where.add("i.dataset_id = ?", *dataset_id);
     if (project_id) where.add("i.project_id = ?", *project_id);
-    return list_rows(*conn, item_entity(), std::move(where), query);
+    ListOptions options;
+    options.cursors = &cursors_;
+    if (dataset_id && !project_id) {
+      options.kept_count_sql = "SELECT items FROM dataset_stats WHERE dataset_id = ?";
+      options.kept_id = *dataset_id;
+    } else if (project_id && !dataset_id) {
+      options.kept_count_sql = "SELECT items FROM project_stats WHERE project_id = ?";
+      options.kept_id = *project_id;
+    }
+    return list_rows(*conn, item_entity(), std::move(where), query, options);
   }
 
   Result<std::vector<Item>> find_items_by_name(Id dataset_id,
@@ -1139,7 +1253,9 @@ class SqlCatalog final : public Catalog {
     ListQuery query;
     query.after = after_id;
     query.per_page = static_cast<std::int64_t>(std::max<std::size_t>(1, limit));
-    STOWAGE_ASSIGN_OR_RETURN(auto page, list_rows(*conn, item_entity(), Where{}, query));
+    ListOptions options;
+    options.count = false;
+    STOWAGE_ASSIGN_OR_RETURN(auto page, list_rows(*conn, item_entity(), Where{}, query, options));
     return std::move(page.entities);
   }
 
@@ -1394,6 +1510,151 @@ class SqlCatalog final : public Catalog {
     });
   }
 
+  // --- Shared work ----------------------------------------------------------------------------
+
+  Status open_work_run(const std::string& run, const std::string& spec) override {
+    if (run.empty()) return invalid("open work run: the run needs a name");
+    return write([&](Connection& conn) -> Status {
+      {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare("DELETE FROM work_items WHERE run = ?"));
+        STOWAGE_TRY(stmt.bind(1, run));
+        STOWAGE_TRY(stmt.run());
+      }
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("INSERT INTO work_runs (run, spec, opened_at) VALUES (?, ?, ?) "
+                                  "ON CONFLICT (run) DO UPDATE SET spec = excluded.spec, "
+                                  "opened_at = excluded.opened_at"));
+      STOWAGE_TRY(stmt.bind_all(run, spec, now_iso()));
+      return stmt.run();
+    });
+  }
+
+  Result<std::optional<std::string>> work_run_spec(const std::string& run) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare("SELECT spec FROM work_runs WHERE run = ?"));
+    STOWAGE_TRY(stmt.bind(1, run));
+    STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(stmt.text(0));
+  }
+
+  Status add_work(const std::string& run, const std::vector<Id>& item_ids) override {
+    if (item_ids.empty()) return {};
+    return write([&](Connection& conn) -> Status {
+      // One JSON array parameter for the whole batch, as list filters do.
+      boost::json::array ids;
+      for (const Id id : item_ids) ids.emplace_back(id);
+      const std::string_view source =
+          conn.dialect() == Dialect::Postgres
+              ? "SELECT value::bigint AS item FROM json_array_elements_text(?::json)"
+              : "SELECT value AS item FROM json_each(?)";
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn.prepare(concat({"INSERT INTO work_items (run, item_id) SELECT r.run, ids.item "
+                               "FROM work_runs r, (", source,
+                               ") ids WHERE r.run = ? ON CONFLICT DO NOTHING"})));
+      STOWAGE_TRY(stmt.bind_all(boost::json::serialize(ids), run));
+      STOWAGE_TRY(stmt.run());
+      STOWAGE_ASSIGN_OR_RETURN(Stmt open, conn.prepare("SELECT 1 FROM work_runs WHERE run = ?"));
+      STOWAGE_TRY(open.bind(1, run));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, open.step());
+      if (!row) return not_found("work run '" + run + "' is not open");
+      return {};
+    });
+  }
+
+  Result<std::vector<Id>> claim_work(const std::string& run, const std::string& holder,
+                                     std::size_t limit, std::chrono::milliseconds hold) override {
+    if (holder.empty() || limit == 0) return invalid("claim work: a holder and a limit >= 1");
+    return write([&](Connection& conn) -> Result<std::vector<Id>> {
+      const auto now = std::chrono::system_clock::now();
+      const std::string now_text = iso_time(now);
+      // PostgreSQL: rows another worker is claiming right now are skipped, not waited for.
+      // SQLite has one writer at a time: the subquery sees every claim before it.
+      const std::string_view lock =
+          conn.dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : "";
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt,
+          conn.prepare(concat(
+              {"UPDATE work_items SET state = 'taken', holder = ?, held_until = ? "
+               "WHERE run = ? AND item_id IN (SELECT item_id FROM work_items WHERE run = ? AND "
+               "(state = 'pending' OR (state = 'taken' AND held_until < ?)) "
+               "ORDER BY item_id LIMIT ?",
+               lock, ") RETURNING item_id"})));
+      STOWAGE_TRY(stmt.bind_all(holder, iso_time(now + hold), run, run, now_text,
+                                static_cast<std::int64_t>(limit)));
+      std::vector<Id> out;
+      for (;;) {
+        STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+        if (!row) break;
+        out.push_back(stmt.int64(0));
+      }
+      std::sort(out.begin(), out.end());
+      return out;
+    });
+  }
+
+  Result<bool> finish_work(const std::string& run, Id item_id, const std::string& holder,
+                           bool failed, const std::string& result) override {
+    return write([&](Connection& conn) -> Result<bool> {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("UPDATE work_items SET state = ?, result = ?, held_until = NULL "
+                                  "WHERE run = ? AND item_id = ? AND holder = ? AND "
+                                  "state = 'taken'"));
+      STOWAGE_TRY(
+          stmt.bind_all(std::string(failed ? "failed" : "done"), result, run, item_id, holder));
+      STOWAGE_TRY(stmt.run());
+      return conn.changes() == 1;
+    });
+  }
+
+  Result<WorkCounts> count_work(const std::string& run) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt,
+        conn->prepare("SELECT state, COUNT(*) FROM work_items WHERE run = ? GROUP BY state"));
+    STOWAGE_TRY(stmt.bind(1, run));
+    WorkCounts counts;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return counts;
+      const std::string state = stmt.text(0);
+      const std::int64_t n = stmt.int64(1);
+      if (state == "pending") counts.pending = n;
+      if (state == "taken") counts.taken = n;
+      if (state == "done") counts.done = n;
+      if (state == "failed") counts.failed = n;
+    }
+  }
+
+  Result<std::vector<WorkResult>> finished_work(const std::string& run, Id after_item_id,
+                                                std::size_t limit) override {
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(
+        Stmt stmt, conn->prepare("SELECT item_id, state, result FROM work_items WHERE run = ? "
+                                 "AND item_id > ? AND state IN ('done', 'failed') "
+                                 "ORDER BY item_id LIMIT ?"));
+    STOWAGE_TRY(stmt.bind_all(run, after_item_id, static_cast<std::int64_t>(limit)));
+    std::vector<WorkResult> out;
+    for (;;) {
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (!row) return out;
+      out.push_back({stmt.int64(0), stmt.text(1) == "failed", stmt.text(2)});
+    }
+  }
+
+  Status close_work_run(const std::string& run) override {
+    return write([&](Connection& conn) -> Status {
+      for (const char* sql :
+           {"DELETE FROM work_items WHERE run = ?", "DELETE FROM work_runs WHERE run = ?"}) {
+        STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn.prepare(sql));
+        STOWAGE_TRY(stmt.bind(1, run));
+        STOWAGE_TRY(stmt.run());
+      }
+      return {};
+    });
+  }
+
   Result<std::optional<std::string>> lease_holder(const std::string& name) override {
     STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
     STOWAGE_ASSIGN_OR_RETURN(
@@ -1471,6 +1732,7 @@ class SqlCatalog final : public Catalog {
   }
 
   std::unique_ptr<sql::Pool> pool_;
+  PageCursors cursors_;
 };
 
 }  // namespace

@@ -427,12 +427,84 @@ CREATE TABLE IF NOT EXISTS blob_collections (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 6 (issue 18): who may name a blob by its hash. Blobs are shared by every item with the
+// Version 6 (issue 14): each dataset's and project's item count and bytes, kept by triggers in
+// the transaction that changes the items, so that a list's total, datasets.list and
+// projects.list cost O(page) rather than a count over millions of items. Rebuilt from the items
+// when the step runs; never copied (`stowage catalog migrate` lets the target's triggers count).
+constexpr std::string_view kSchemaV6 = R"sql(
+CREATE TABLE IF NOT EXISTS dataset_stats (
+  dataset_id INTEGER PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
+  items      INTEGER NOT NULL DEFAULT 0,
+  bytes      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS project_stats (
+  project_id INTEGER PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+  items      INTEGER NOT NULL DEFAULT 0,
+  bytes      INTEGER NOT NULL DEFAULT 0
+);
+DELETE FROM dataset_stats;
+DELETE FROM project_stats;
+INSERT INTO dataset_stats (dataset_id, items, bytes)
+  SELECT d.id, COUNT(i.id), COALESCE(SUM(i.size), 0)
+  FROM datasets d LEFT JOIN items i ON i.dataset_id = d.id GROUP BY d.id;
+INSERT INTO project_stats (project_id, items, bytes)
+  SELECT p.id, COUNT(i.id), COALESCE(SUM(i.size), 0)
+  FROM projects p LEFT JOIN items i ON i.project_id = p.id GROUP BY p.id;
+
+CREATE TRIGGER IF NOT EXISTS dataset_stats_open AFTER INSERT ON datasets BEGIN
+  INSERT INTO dataset_stats (dataset_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER IF NOT EXISTS project_stats_open AFTER INSERT ON projects BEGIN
+  INSERT INTO project_stats (project_id) VALUES (NEW.id);
+END;
+-- Items never move between datasets; only their size changes (a re-probe, set_remote).
+CREATE TRIGGER IF NOT EXISTS items_counted_in AFTER INSERT ON items BEGIN
+  UPDATE dataset_stats SET items = items + 1, bytes = bytes + NEW.size
+    WHERE dataset_id = NEW.dataset_id;
+  UPDATE project_stats SET items = items + 1, bytes = bytes + NEW.size
+    WHERE project_id = NEW.project_id;
+END;
+CREATE TRIGGER IF NOT EXISTS items_counted_out AFTER DELETE ON items BEGIN
+  UPDATE dataset_stats SET items = items - 1, bytes = bytes - OLD.size
+    WHERE dataset_id = OLD.dataset_id;
+  UPDATE project_stats SET items = items - 1, bytes = bytes - OLD.size
+    WHERE project_id = OLD.project_id;
+END;
+CREATE TRIGGER IF NOT EXISTS items_resized AFTER UPDATE OF size ON items
+  WHEN NEW.size <> OLD.size BEGIN
+  UPDATE dataset_stats SET bytes = bytes + NEW.size - OLD.size WHERE dataset_id = NEW.dataset_id;
+  UPDATE project_stats SET bytes = bytes + NEW.size - OLD.size WHERE project_id = NEW.project_id;
+END;
+)sql";
+
+// Version 7 (issue 14): runs whose items several workers share (`stowage migrate project
+// --share` and `--join`): the run's spec, and one row per item, claimed for a while by one
+// worker, then done or failed with its result.
+constexpr std::string_view kSchemaV7 = R"sql(
+CREATE TABLE IF NOT EXISTS work_runs (
+  run       TEXT PRIMARY KEY CHECK (run <> ''),
+  spec      TEXT NOT NULL,
+  opened_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS work_items (
+  run        TEXT NOT NULL REFERENCES work_runs (run) ON DELETE CASCADE,
+  item_id    INTEGER NOT NULL,
+  state      TEXT NOT NULL DEFAULT 'pending'
+             CHECK (state IN ('pending', 'taken', 'done', 'failed')),
+  holder     TEXT,
+  held_until TEXT,
+  result     TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run, item_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS work_items_by_state ON work_items (run, state, item_id);
+)sql";
+
+// Version 8 (issue 18): who may name a blob by its hash. Blobs are shared by every item with the
 // same bytes, so a hash alone must not let another team add (and so read) an item of them: a
 // user may use a hash whose bytes they uploaded (a row here) or that an item of one of their
 // teams uses already. No foreign key: gc removes unused blobs, and a grant outliving its blob
 // grants nothing (the blob is needed too).
-constexpr std::string_view kSchemaV6 = R"sql(
+constexpr std::string_view kSchemaV8 = R"sql(
 CREATE TABLE IF NOT EXISTS blob_grants (
   sha256_hex TEXT NOT NULL CHECK (length(sha256_hex) = 64),
   user_id    INTEGER NOT NULL,
@@ -448,6 +520,8 @@ constexpr std::array kMigrations = {
     Migration{4, kSchemaV4},
     Migration{5, kSchemaV5},
     Migration{6, kSchemaV6},
+    Migration{7, kSchemaV7},
+    Migration{8, kSchemaV8},
 };
 
 }  // namespace

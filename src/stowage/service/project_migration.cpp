@@ -2,9 +2,11 @@
 #include "stowage/service/project_migration.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "stowage/migration/copy.hpp"
 #include "stowage/uri/locator.hpp"
@@ -93,6 +95,130 @@ struct ItemJob {
   std::string target_link;  ///< link targets
   std::optional<catalog::Blob> new_blob;  ///< reverse: the row to record after the bytes
 };
+
+/// Who runs this migration: alone, as the starter of a shared run, or as a helper of one.
+enum class Role { Solo, Leader, Helper };
+
+namespace json = boost::json;
+
+json::value optional_json(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+std::optional<std::string> optional_text(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) return std::nullopt;
+  return std::string(v->as_string());
+}
+
+/// Where every item's outcome goes: the run's own lists, and with shared work the catalog too,
+/// as the item's result (JSON), from which the starting run collects every worker's.
+class Sink {
+ public:
+  Collected collected;
+  /// Shared work: records an item's outcome in the catalog. Empty otherwise.
+  std::function<void(Id item_id, bool failed, const json::object& result)> finish;
+
+  void failed(ItemJob& job, Error error) {
+    {
+      std::lock_guard lock(collected.mutex);
+      job.about.error = std::move(error);
+      collected.failed.push_back(job.about);
+    }
+    if (finish) {
+      json::object r = about_json(job.about);
+      r["error"] = job.about.error.message;
+      r["code"] = static_cast<int>(job.about.error.code);
+      finish(job.about.item_id, true, r);
+    }
+  }
+  void link(const ItemJob& job, catalog::LinkChange change) {
+    if (finish) {
+      json::object r = about_json(job.about);
+      r["link"] = change.link;
+      r["expect_blob"] = optional_json(change.expect_blob_sha256_hex);
+      r["expect_link"] = optional_json(change.expect_link);
+      finish(job.about.item_id, false, r);
+    }
+    std::lock_guard lock(collected.mutex);
+    collected.links.push_back({std::move(change), job.about});
+  }
+  void blob(const ItemJob& job, catalog::BlobChange change) {
+    if (finish) {
+      json::object r = about_json(job.about);
+      r["blob"] = change.blob_sha256_hex;
+      r["expect_link"] = optional_json(change.expect_link);
+      finish(job.about.item_id, false, r);
+    }
+    std::lock_guard lock(collected.mutex);
+    collected.blobs.push_back({std::move(change), job.about});
+  }
+  void plan(PlannedItem planned) {
+    std::lock_guard lock(collected.mutex);
+    collected.plan.push_back(std::move(planned));
+  }
+
+  /// The starting run of shared work: one item's outcome as a worker recorded it. Returns the
+  /// worker that copied it (nothing for a failure or an item that needed nothing).
+  std::optional<std::string> collect(const catalog::WorkResult& work) {
+    json::error_code ec;
+    const json::value parsed = json::parse(work.result, ec);
+    if (ec || !parsed.is_object()) return std::nullopt;
+    const json::object& r = parsed.as_object();
+    if (r.contains("skipped")) return std::nullopt;
+    ItemProblem about;
+    about.item_id = work.item_id;
+    if (const auto* d = r.if_contains("dataset"); d != nullptr && d->is_int64()) {
+      about.dataset_id = d->as_int64();
+    }
+    about.name = optional_text(r, "name").value_or("");
+    about.source = optional_text(r, "source").value_or("");
+    about.target = optional_text(r, "target").value_or("");
+    std::lock_guard lock(collected.mutex);
+    if (work.failed) {
+      const auto* code = r.if_contains("code");
+      about.error = make_error(code != nullptr && code->is_int64()
+                                   ? static_cast<ErrorCode>(code->as_int64())
+                                   : ErrorCode::Internal,
+                               optional_text(r, "error").value_or("failed"));
+      collected.failed.push_back(std::move(about));
+      return std::nullopt;
+    }
+    if (auto link = optional_text(r, "link")) {
+      collected.links.push_back(
+          {catalog::LinkChange{work.item_id, *link, optional_text(r, "expect_blob"),
+                               optional_text(r, "expect_link")},
+           std::move(about)});
+    } else if (auto blob = optional_text(r, "blob")) {
+      collected.blobs.push_back(
+          {catalog::BlobChange{work.item_id, *blob, optional_text(r, "expect_link")},
+           std::move(about)});
+    }
+    return optional_text(r, "by");
+  }
+
+ private:
+  static json::object about_json(const ItemProblem& about) {
+    return {{"dataset", about.dataset_id},
+            {"name", about.name},
+            {"source", about.source},
+            {"target", about.target}};
+  }
+};
+
+/// Adds a later round of copies (shared work: items that came back from a dead worker).
+void add_summary(migration::Summary& into, migration::Summary more) {
+  into.copied += more.copied;
+  into.skipped += more.skipped;
+  into.would_copy += more.would_copy;
+  into.failed += more.failed;
+  into.bytes_copied += more.bytes_copied;
+  into.bytes_skipped += more.bytes_skipped;
+  into.bytes_would_copy += more.bytes_would_copy;
+  into.bytes_written += more.bytes_written;
+  for (auto& f : more.failures) into.failures.push_back(std::move(f));
+  if (!into.aborted) into.aborted = std::move(more.aborted);
+  into.elapsed += more.elapsed;
+}
 
 /// True when `link` points under the prefix `target` (same provider, bucket and key prefix).
 bool is_under(std::string_view link, const uri::Locator& target, std::string_view prefix_key) {
@@ -200,14 +326,28 @@ std::string project_target_key(std::string_view prefix_key, std::string_view pro
   return key;
 }
 
-Result<ProjectMigrationReport> migrate_project(Service& service,
-                                               const ProjectMigrationOptions& options) {
+std::string project_migration_run(catalog::Id project_id) {
+  return "migrate project " + std::to_string(project_id);
+}
+
+namespace {
+
+Result<ProjectMigrationReport> run_migration(Service& service,
+                                             const ProjectMigrationOptions& options, Role role) {
   const auto start = Clock::now();
   catalog::Catalog& catalog = service.catalog();
   if (options.concurrency == 0 || options.switch_batch == 0 || options.page_size <= 0) {
     return make_error(ErrorCode::InvalidArgument,
                       "concurrency, the switch batch and the page size must be at least 1");
   }
+  if (role != Role::Solo && (!options.share || options.share->holder.empty() ||
+                             options.share->claim_batch == 0)) {
+    return make_error(ErrorCode::InvalidArgument, "shared work needs a holder and a claim batch");
+  }
+  if (role != Role::Solo && options.dry_run) {
+    return make_error(ErrorCode::InvalidArgument, "a dry run changes nothing: it shares no work");
+  }
+  const std::string run_name = project_migration_run(options.project_id);
   // Where the bytes go (checked first: a configuration mistake is reported before anything
   // else).
   Direction direction = Direction::LinkToStored;
@@ -297,12 +437,16 @@ Result<ProjectMigrationReport> migrate_project(Service& service,
     return out;
   };
 
-  Collected collected;
-  const auto fail_item = [&](const std::shared_ptr<ItemJob>& job, Error error) {
-    std::lock_guard lock(collected.mutex);
-    job->about.error = std::move(error);
-    collected.failed.push_back(job->about);
-  };
+  Sink sink;
+  if (role != Role::Solo) {
+    const SharedWork& share = *options.share;
+    sink.finish = [&catalog, &run_name, &share](Id item_id, bool failed, json::object result) {
+      result["by"] = share.holder;
+      // Not recorded (the catalog is unreachable, or the hold ran out and another worker has
+      // the item now): the item is copied again by whoever holds it next. Nothing is lost.
+      (void)catalog.finish_work(run_name, item_id, share.holder, failed, json::serialize(result));
+    };
+  }
 
   /// The copy task of one item; a problem found here (a name no store can take, a link that
   /// no longer resolves) fails the item, not the run.
@@ -328,14 +472,14 @@ Result<ProjectMigrationReport> migrate_project(Service& service,
       job->target_link = target_locator.scheme_text + "://" + target_locator.authority + "/" + key;
       job->about.target = job->target_link;
       if (auto ok = store::validate_key(key); !ok) {
-        fail_item(job, ok.error());
+        sink.failed(*job, ok.error());
         return std::nullopt;
       }
       // Resolved as the server will resolve the link once it is switched: the copy goes exactly
       // where downloads will read.
       auto resolved = service.resolve_link(job->target_link);
       if (!resolved) {
-        fail_item(job, resolved.error());
+        sink.failed(*job, resolved.error());
         return std::nullopt;
       }
       job->target_store = resolved->store;
@@ -399,39 +543,32 @@ Result<ProjectMigrationReport> migrate_project(Service& service,
       return {};
     };
 
-    task.on_done = [&service, &options, &collected, job,
+    task.on_done = [&service, &options, &sink, job,
                     direction](const Result<migration::CopyResult>& done) {
-      std::lock_guard lock(collected.mutex);
       if (!done) {
-        job->about.error = done.error();
-        collected.failed.push_back(job->about);
+        sink.failed(*job, done.error());
         return;
       }
       const Item& item = job->item;
       if (options.dry_run) {
-        collected.plan.push_back(PlannedItem{item.id, job->about.source, job->about.target,
-                                             done->size_bytes,
-                                             done->outcome == migration::CopyOutcome::Skipped});
+        sink.plan(PlannedItem{item.id, job->about.source, job->about.target, done->size_bytes,
+                              done->outcome == migration::CopyOutcome::Skipped});
         return;
       }
       switch (direction) {
         case Direction::StoredToLink:
           if (done->sha256_hex != item.blob_sha256_hex) {
-            job->about.error = make_error(
-                ErrorCode::Corrupt, "the stored bytes hash to " + done->sha256_hex +
-                                        ", not to the blob's name " +
-                                        item.blob_sha256_hex.value_or("") + "; not linked");
-            collected.failed.push_back(job->about);
+            sink.failed(*job, make_error(ErrorCode::Corrupt,
+                                         "the stored bytes hash to " + done->sha256_hex +
+                                             ", not to the blob's name " +
+                                             item.blob_sha256_hex.value_or("") + "; not linked"));
             return;
           }
-          collected.links.push_back(
-              {catalog::LinkChange{item.id, job->target_link, item.blob_sha256_hex, std::nullopt},
-               job->about});
+          sink.link(*job, catalog::LinkChange{item.id, job->target_link, item.blob_sha256_hex,
+                                              std::nullopt});
           return;
         case Direction::LinkToLink:
-          collected.links.push_back(
-              {catalog::LinkChange{item.id, job->target_link, std::nullopt, item.link},
-               job->about});
+          sink.link(*job, catalog::LinkChange{item.id, job->target_link, std::nullopt, item.link});
           return;
         case Direction::LinkToStored: {
           const std::string sha256_hex = done->sha256_hex;
@@ -440,13 +577,11 @@ Result<ProjectMigrationReport> migrate_project(Service& service,
             // the bytes are verified at the blob's key. put_blob is idempotent.
             auto put = service.catalog().put_blob(*job->new_blob);
             if (!put) {
-              job->about.error = put.error();
-              collected.failed.push_back(job->about);
+              sink.failed(*job, put.error());
               return;
             }
           }
-          collected.blobs.push_back(
-              {catalog::BlobChange{item.id, sha256_hex, item.link}, job->about});
+          sink.blob(*job, catalog::BlobChange{item.id, sha256_hex, item.link});
           return;
         }
       }
@@ -456,16 +591,42 @@ Result<ProjectMigrationReport> migrate_project(Service& service,
 
   // ---- Copy phase ----------------------------------------------------------------------------
   Walk walk;
-  const migration::TaskPager pager = [&]() -> Result<std::vector<migration::CopyTask>> {
+  const auto add_selected = [&](const Item& item) {
+    ++report.selected;
+    report.selected_bytes += item.size;
+  };
+  const migration::TaskPager walk_pager = [&]() -> Result<std::vector<migration::CopyTask>> {
     std::vector<migration::CopyTask> tasks;
     while (tasks.empty()) {
       STOWAGE_ASSIGN_OR_RETURN(auto items, next_page(walk));
       if (items.empty()) break;
       if (options.on_phase) options.on_phase("copy");
       for (auto& item : items) {
-        ++report.selected;
-        report.selected_bytes += item.size;
+        add_selected(item);
         if (auto task = make_task(std::move(item))) tasks.push_back(std::move(*task));
+      }
+    }
+    return tasks;
+  };
+  /// Shared work: the next items claimed from the catalog. An item that changed since it was
+  /// published (removed, switched by someone else) is finished with nothing to do.
+  const migration::TaskPager claim_pager = [&]() -> Result<std::vector<migration::CopyTask>> {
+    const SharedWork& share = *options.share;
+    std::vector<migration::CopyTask> tasks;
+    while (tasks.empty()) {
+      STOWAGE_ASSIGN_OR_RETURN(auto ids, catalog.claim_work(run_name, share.holder,
+                                                            share.claim_batch, share.hold));
+      if (ids.empty()) break;
+      if (options.on_phase) options.on_phase("copy");
+      for (const Id id : ids) {
+        auto item = catalog.get_item(id);
+        if (!item && item.error().code != ErrorCode::NotFound) return item.error();
+        if (!item || item->project_id != project.id || !selected(*item)) {
+          STOWAGE_TRY(catalog.finish_work(run_name, id, share.holder, false, R"({"skipped":true})"));
+          continue;
+        }
+        if (role == Role::Helper) add_selected(*item);
+        if (auto task = make_task(std::move(*item))) tasks.push_back(std::move(*task));
       }
     }
     return tasks;
@@ -477,25 +638,86 @@ Result<ProjectMigrationReport> migrate_project(Service& service,
   run.copy.journal = options.journal;
   run.copy.journal_scope = journal_scope;
   run.on_progress = options.on_progress;
-  run.count = [&]() -> Result<migration::Totals> {
-    migration::Totals totals;
-    Walk counting;
-    for (;;) {
-      STOWAGE_ASSIGN_OR_RETURN(auto items, next_page(counting));
-      if (items.empty()) return totals;
-      for (const auto& item : items) {
-        ++totals.objects;
-        totals.bytes += item.size;
+  if (role == Role::Solo) {
+    run.count = [&]() -> Result<migration::Totals> {
+      migration::Totals totals;
+      Walk counting;
+      for (;;) {
+        STOWAGE_ASSIGN_OR_RETURN(auto items, next_page(counting));
+        if (items.empty()) return totals;
+        for (const auto& item : items) {
+          ++totals.objects;
+          totals.bytes += item.size;
+        }
+      }
+    };
+    report.copies = migration::run_copies(walk_pager, run);
+  } else {
+    if (role == Role::Leader) {
+      // Publish every selected item, then copy alongside the helpers.
+      STOWAGE_TRY(catalog.open_work_run(
+          run_name, json::serialize(json::object{{"to", optional_json(options.to)},
+                                                 {"from_links", optional_json(options.from_links)},
+                                                 {"nested", options.nested}})));
+      migration::Totals totals;
+      Walk publishing;
+      for (;;) {
+        STOWAGE_ASSIGN_OR_RETURN(auto items, next_page(publishing));
+        if (items.empty()) break;
+        std::vector<Id> ids;
+        for (const auto& item : items) {
+          ids.push_back(item.id);
+          add_selected(item);
+          ++totals.objects;
+          totals.bytes += item.size;
+        }
+        STOWAGE_TRY(catalog.add_work(run_name, ids));
+      }
+      run.count = [totals]() -> Result<migration::Totals> { return totals; };
+    }
+    report.copies = migration::run_copies(claim_pager, run);
+    run.count = nullptr;
+    // The last items are with other workers: wait for them, taking back those whose worker's
+    // hold ran out (it died).
+    while (role == Role::Leader && !report.copies.aborted) {
+      auto counts = catalog.count_work(run_name);
+      if (!counts) {
+        report.copies.aborted = counts.error();
+        break;
+      }
+      if (counts->pending == 0 && counts->taken == 0) break;
+      std::this_thread::sleep_for(options.share->poll);
+      add_summary(report.copies, migration::run_copies(claim_pager, run));
+    }
+    if (role == Role::Leader && !report.copies.aborted) {
+      // Every worker's outcomes, this run's included, as recorded in the catalog.
+      Collected& c = sink.collected;
+      c.links.clear();
+      c.blobs.clear();
+      c.failed.clear();
+      Id after = 0;
+      for (;;) {
+        auto page = catalog.finished_work(run_name, after, 1000);
+        if (!page) {
+          report.copies.aborted = page.error();
+          break;
+        }
+        if (page->empty()) break;
+        for (const auto& work : *page) {
+          const auto by = sink.collect(work);
+          if (by && *by != options.share->holder) ++report.copied_by_helpers;
+          after = work.item_id;
+        }
       }
     }
-  };
-  report.copies = migration::run_copies(pager, run);
+  }
+  Collected& collected = sink.collected;
   report.aborted = report.copies.aborted;
   report.failed = std::move(collected.failed);
   report.plan = std::move(collected.plan);
 
   // ---- Switch phase: only after every copy (the docs' order) ----------------------------------
-  if (!options.dry_run && !report.aborted) {
+  if (!options.dry_run && !report.aborted && role != Role::Helper) {
     if (!report.failed.empty() && !options.switch_partial) {
       report.switch_withheld = true;
     } else {
@@ -514,8 +736,50 @@ Result<ProjectMigrationReport> migrate_project(Service& service,
           });
     }
   }
+  if (role == Role::Leader) (void)catalog.close_work_run(run_name);
   report.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   return report;
+}
+
+}  // namespace
+
+Result<ProjectMigrationReport> migrate_project(Service& service,
+                                               const ProjectMigrationOptions& options) {
+  return run_migration(service, options, options.share ? Role::Leader : Role::Solo);
+}
+
+Result<ProjectMigrationReport> join_project_migration(Service& service, catalog::Id project_id,
+                                                      const ProjectMigrationOptions& local,
+                                                      const SharedWork& share,
+                                                      std::chrono::milliseconds wait) {
+  const std::string run_name = project_migration_run(project_id);
+  const auto deadline = Clock::now() + wait;
+  std::optional<std::string> spec;
+  for (;;) {
+    STOWAGE_ASSIGN_OR_RETURN(spec, service.catalog().work_run_spec(run_name));
+    if (spec || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(share.poll);
+  }
+  if (!spec) {
+    return make_error(ErrorCode::NotFound,
+                      "no shared migration of project " + std::to_string(project_id) +
+                          " is running (start one with --share)");
+  }
+  json::error_code ec;
+  const json::value parsed = json::parse(*spec, ec);
+  if (ec || !parsed.is_object()) {
+    return make_error(ErrorCode::Corrupt, run_name + ": the run's spec is not a JSON object");
+  }
+  const json::object& o = parsed.as_object();
+  ProjectMigrationOptions options = local;
+  options.project_id = project_id;
+  options.to = optional_text(o, "to");
+  options.from_links = optional_text(o, "from_links");
+  const auto* nested = o.if_contains("nested");
+  options.nested = nested != nullptr && nested->is_bool() && nested->as_bool();
+  options.dry_run = false;
+  options.share = share;
+  return run_migration(service, options, Role::Helper);
 }
 
 }  // namespace stowage::service

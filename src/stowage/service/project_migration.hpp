@@ -37,6 +37,25 @@
 ///   are written again.
 namespace stowage::service {
 
+/// How a process takes part in a project migration whose copy work is shared through the
+/// catalog (issue 14): the run that starts it (ProjectMigrationOptions::share) publishes every
+/// selected item as work; it and its helpers (join_project_migration, in other processes or on
+/// other machines over the same catalog) claim items a few at a time and copy them, each
+/// recording its outcome in the catalog; the starting run switches the links, as a run of its
+/// own would, once no item is left pending or claimed.
+struct SharedWork {
+  std::string holder;  ///< this worker, unique among them ("host pid 123")
+  /// How long claimed items stay this worker's: the items of a worker that died go back to the
+  /// others after it, and are copied again (safe: copies are verified whole objects).
+  std::chrono::milliseconds hold{std::chrono::minutes(5)};
+  std::size_t claim_batch = 8;  ///< items per claim
+  /// How often the starting run looks again while the last items are with other workers.
+  std::chrono::milliseconds poll{std::chrono::milliseconds(250)};
+};
+
+/// The name of a project's migration run: its lease and its shared work.
+std::string project_migration_run(catalog::Id project_id);
+
 /// Which items a project migration moves, and where.
 struct ProjectMigrationOptions {
   catalog::Id project_id = 0;
@@ -70,6 +89,8 @@ struct ProjectMigrationOptions {
   /// Called before each switch batch and each copy is handed out; tests use it to change items
   /// while a migration runs. May be empty.
   std::function<void(std::string_view phase)> on_phase;
+  /// Share the copy work with helpers (see SharedWork). Not with dry_run.
+  std::optional<SharedWork> share;
 };
 
 /// One item a migration could not move (or chose not to switch), and why.
@@ -108,6 +129,9 @@ struct ProjectMigrationReport {
   /// switch after retries): the run is incomplete and may be rerun.
   std::optional<Error> aborted;
   std::vector<PlannedItem> plan;  ///< dry run only
+  /// Shared work: the items other workers copied or found at the target already (this run's
+  /// own are in `copies`).
+  std::uint64_t copied_by_helpers = 0;
   std::chrono::milliseconds elapsed{0};
 
   /// Every selected item was moved and switched (or, dry run, planned).
@@ -131,5 +155,15 @@ std::string escape_key_segment(std::string_view name);
 /// allows (the message names the file). Failures of single items are in the report. Blocking.
 Result<ProjectMigrationReport> migrate_project(Service& service,
                                                const ProjectMigrationOptions& options);
+
+/// Helps the shared migration of `project_id` started elsewhere (options.share there): waits up
+/// to `wait` for it to open, then claims and copies items until none is left pending, and
+/// returns what this worker did (`copies`, `failed`; it switches nothing). The run's target and
+/// selection come from the catalog; `local` gives this worker's concurrency, retries, journal
+/// and progress. NotFound when no such run opened in time.
+Result<ProjectMigrationReport> join_project_migration(Service& service, catalog::Id project_id,
+                                                      const ProjectMigrationOptions& local,
+                                                      const SharedWork& share,
+                                                      std::chrono::milliseconds wait);
 
 }  // namespace stowage::service

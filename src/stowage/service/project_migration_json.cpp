@@ -42,6 +42,7 @@ json::object project_migration_report_json(const ProjectMigrationReport& r, bool
       {"bytesCopied", r.copies.bytes_copied},
       {"bytesWritten", r.copies.bytes_written},
       {"switched", r.switched},
+      {"copiedByHelpers", r.copied_by_helpers},
       {"switchWithheld", r.switch_withheld},
       {"failed", failed},
       {"changed", changed},
