@@ -64,8 +64,8 @@ struct Part {
 std::string form(const std::vector<Part>& parts) {
   std::string body;
   for (const auto& p : parts) {
-    body += "--" + std::string(kBoundary) + "\r\nContent-Disposition: form-data; name=\"" +
-            p.name + "\"";
+    body += "--" + std::string(kBoundary) + "\r\nContent-Disposition: form-data; name=\"" + p.name +
+            "\"";
     if (!p.filename.empty()) body += "; filename=\"" + p.filename + "\"";
     body += "\r\n\r\n" + p.bytes + "\r\n";
   }
@@ -75,10 +75,10 @@ std::string form_type() { return "multipart/form-data; boundary=" + std::string(
 
 /// One request of the sweep: a method (or GET route) with its ids filled in.
 struct Call {
-  std::string label;                        ///< for messages
-  std::string path;                         ///< "/public/api/v3/<method>[?query]" or a GET route
+  std::string label;  ///< for messages
+  std::string path;   ///< "/public/api/v3/<method>[?query]" or a GET route
   bool get = false;
-  std::string body;                         ///< JSON, or a multipart body
+  std::string body;  ///< JSON, or a multipart body
   std::string content_type = "application/json";
   /// Team B may get a 200 here: the method answers about the caller only (their teams, tokens,
   /// uploads), or reports per entry (links.import). A's data must still be absent.
@@ -125,30 +125,28 @@ class AuthzSweep : public ::testing::Test {
     write_file(root_ / "admin" / "x.png", make_image(10, 10, "png", 93));
     const std::string yaml = "a-conn:\n  provider: fs\n  path: " + (root_ / "a").string() +
                              "\n  storage_id: a-datasets\n  teams: [SENTINEL-A-team-c41f]\n"
-                             "b-conn:\n  provider: fs\n  path: " + (root_ / "b").string() +
-                             "\n  storage_id: b-datasets\n  teams: [" + std::to_string(team_b_) +
-                             "]\nadmin-conn:\n  provider: fs\n  path: " +
+                             "b-conn:\n  provider: fs\n  path: " +
+                             (root_ / "b").string() + "\n  storage_id: b-datasets\n  teams: [" +
+                             std::to_string(team_b_) + "]\nadmin-conn:\n  provider: fs\n  path: " +
                              (root_ / "admin").string() + "\n  storage_id: admin-datasets\n";
-    server_->enable_links(
-        links::RemoteLinks::parse(yaml, root_ / "remote_links.yml", {}).value());
+    server_->enable_links(links::RemoteLinks::parse(yaml, root_ / "remote_links.yml", {}).value());
 
     const HttpClient a = client(token_a_);
     const HttpClient b = client(token_b_);
     ws_a_ = id_of(a.call("workspaces.add", {{"teamId", team_a_}, {"name", "SENTINEL-A-ws-1b9d"}}));
-    project_a_ = id_of(a.call("projects.add", {{"workspaceId", ws_a_},
-                                               {"name", "SENTINEL-A-project-88c2"}}));
-    dataset_a_ = id_of(a.call("datasets.add", {{"projectId", project_a_},
-                                               {"name", "SENTINEL-A-dataset-4a07"}}));
+    project_a_ = id_of(
+        a.call("projects.add", {{"workspaceId", ws_a_}, {"name", "SENTINEL-A-project-88c2"}}));
+    dataset_a_ = id_of(
+        a.call("datasets.add", {{"projectId", project_a_}, {"name", "SENTINEL-A-dataset-4a07"}}));
     image_bytes_a_ = make_image(40, 30, "png", 90);
     hash_a_ = sdk_hash(image_bytes_a_);
     auto up = a.upload({{"0-file", "0", "image/png", image_bytes_a_}});
     ASSERT_EQ(up.status, 200) << up.body;
-    auto added = a.call("images.bulk.add",
-                        {{"datasetId", dataset_a_},
-                         {"images", json::array{{{"title", "SENTINEL-A-image-93e0.png"},
-                                                 {"hash", hash_a_}},
-                                                {{"title", "SENTINEL-A-link-6d1c.png"},
-                                                 {"link", kLinkA}}}}});
+    auto added = a.call(
+        "images.bulk.add",
+        {{"datasetId", dataset_a_},
+         {"images", json::array{{{"title", "SENTINEL-A-image-93e0.png"}, {"hash", hash_a_}},
+                                {{"title", "SENTINEL-A-link-6d1c.png"}, {"link", kLinkA}}}}});
     ASSERT_EQ(added.status, 200) << added.body;
     const json::value answer = added.json();
     const auto& images = answer.as_array();
@@ -159,22 +157,24 @@ class AuthzSweep : public ::testing::Test {
     // A video of team A.
     const fs::path clip = root_ / "clip.mkv";
     ASSERT_EQ(std::system(("ffmpeg -y -v error -f lavfi -i testsrc=size=64x48:rate=10 -t 1 "
-                           "-c:v mpeg4 '" + clip.string() + "'").c_str()),
+                           "-c:v mpeg4 '" +
+                           clip.string() + "'")
+                              .c_str()),
               0);
     video_bytes_a_ = read_file(clip);
     video_hash_a_ = sdk_hash(video_bytes_a_);
-    video_project_a_ = id_of(a.call("projects.add", {{"workspaceId", ws_a_},
-                                                     {"name", "SENTINEL-A-videos-2c5f"},
-                                                     {"type", "videos"}}));
-    video_dataset_a_ = id_of(a.call("datasets.add", {{"projectId", video_project_a_},
-                                                     {"name", "SENTINEL-A-vds-0b3a"}}));
-    auto vup = a.post("/public/api/v3/videos.bulk.upload",
-                      form({{"0-file", "0", video_bytes_a_}}), form_type());
+    video_project_a_ = id_of(
+        a.call("projects.add",
+               {{"workspaceId", ws_a_}, {"name", "SENTINEL-A-videos-2c5f"}, {"type", "videos"}}));
+    video_dataset_a_ = id_of(
+        a.call("datasets.add", {{"projectId", video_project_a_}, {"name", "SENTINEL-A-vds-0b3a"}}));
+    auto vup = a.post("/public/api/v3/videos.bulk.upload", form({{"0-file", "0", video_bytes_a_}}),
+                      form_type());
     ASSERT_EQ(vup.status, 200) << vup.body;
-    auto vadded = a.call("videos.bulk.add",
-                         {{"datasetId", video_dataset_a_},
-                          {"videos", json::array{{{"title", "SENTINEL-A-video-e7d1.mkv"},
-                                                  {"hash", video_hash_a_}}}}});
+    auto vadded =
+        a.call("videos.bulk.add", {{"datasetId", video_dataset_a_},
+                                   {"videos", json::array{{{"title", "SENTINEL-A-video-e7d1.mkv"},
+                                                           {"hash", video_hash_a_}}}}});
     ASSERT_EQ(vadded.status, 200) << vadded.body;
     video_a_ = vadded.json().at(0).at("id").to_number<std::int64_t>();
 
@@ -190,23 +190,16 @@ class AuthzSweep : public ::testing::Test {
     const auto ws_b = id_of(b.call("workspaces.add", {{"teamId", team_b_}, {"name", "wb"}}));
     project_b_ = id_of(b.call("projects.add", {{"workspaceId", ws_b}, {"name", "pb"}}));
     dataset_b_ = id_of(b.call("datasets.add", {{"projectId", project_b_}, {"name", "db"}}));
-    const auto vproject_b = id_of(
-        b.call("projects.add", {{"workspaceId", ws_b}, {"name", "vb"}, {"type", "videos"}}));
+    const auto vproject_b =
+        id_of(b.call("projects.add", {{"workspaceId", ws_b}, {"name", "vb"}, {"type", "videos"}}));
     video_dataset_b_ = id_of(b.call("datasets.add", {{"projectId", vproject_b}, {"name", "vdb"}}));
     image_bytes_b_ = make_image(8, 8, "png", 94);
     ASSERT_EQ(b.upload({{"0-file", "0", "image/png", image_bytes_b_}}).status, 200);
 
     const std::string hex = service::Service::hash_base64_to_hex(hash_a_).value();
-    sentinels_ = {"SENTINEL-A",
-                  hash_a_,
-                  hex,
-                  video_hash_a_,
-                  service::Service::hash_base64_to_hex(video_hash_a_).value(),
-                  path_original_a_,
-                  "a-datasets",
-                  std::string(kTeamFileBytes),
-                  token_a_,
-                  revoked_,
+    sentinels_ = {"SENTINEL-A", hash_a_, hex, video_hash_a_,
+                  service::Service::hash_base64_to_hex(video_hash_a_).value(), path_original_a_,
+                  "a-datasets", std::string(kTeamFileBytes), token_a_, revoked_,
                   // 32 bytes from the middle of each of A's files: their content in any answer.
                   image_bytes_a_.substr(image_bytes_a_.size() / 2, 32),
                   video_bytes_a_.substr(video_bytes_a_.size() / 2, 32)};
@@ -256,16 +249,17 @@ class AuthzSweep : public ::testing::Test {
         {"workspaces.add", {post({{"teamId", team_a_}, {"name", "x"}})}},
         {"projects.add", {post({{"workspaceId", ws_a_}, {"name", "x"}})}},
         {"projects.info", {post({{"id", project_a_}}), post({{"id", video_project_a_}})}},
-        {"projects.list", {post({{"workspaceId", ws_a_}}), post({{"groupId", team_a_}}),
-                           post({{"teamId", team_a_}})}},
-        {"datasets.add", {post({{"projectId", project_a_}, {"name", "x"}}),
-                          post({{"projectId", project_b_}, {"name", "x"},
-                                {"parentId", dataset_a_}})}},
+        {"projects.list",
+         {post({{"workspaceId", ws_a_}}), post({{"groupId", team_a_}}),
+          post({{"teamId", team_a_}})}},
+        {"datasets.add",
+         {post({{"projectId", project_a_}, {"name", "x"}}),
+          post({{"projectId", project_b_}, {"name", "x"}, {"parentId", dataset_a_}})}},
         {"datasets.info", {post({{"id", dataset_a_}})}},
-        {"datasets.list", {post({{"projectId", project_a_}}),
-                           post({{"projectId", project_a_}, {"recursive", true}})}},
-        {"images.internal.hashes.list",
-         {post(json::array{hash_a_, video_hash_a_}, true)}},
+        {"datasets.list",
+         {post({{"projectId", project_a_}}),
+          post({{"projectId", project_a_}, {"recursive", true}})}},
+        {"images.internal.hashes.list", {post(json::array{hash_a_, video_hash_a_}, true)}},
         {"images.bulk.add",
          {post({{"datasetId", dataset_a_}, {"images", json::array{image_b}}}),
           post({{"datasetId", dataset_b_},
@@ -291,16 +285,16 @@ class AuthzSweep : public ::testing::Test {
          {post({{"datasetId", video_dataset_a_}}), post({{"projectId", video_project_a_}})}},
         {"videos.info", {post({{"id", video_a_}})}},
         {"videos.download", {post({{"id", video_a_}})}},
-        {"videos.bulk.remove", {post({{"videoIds", json::array{video_a_}}}),
-                                post({{"ids", json::array{video_a_}}})}},
+        {"videos.bulk.remove",
+         {post({{"videoIds", json::array{video_a_}}}), post({{"ids", json::array{video_a_}}})}},
         {"videos.update.links",
          {post({{"videos", json::array{{{"id", video_a_}, {"link", kLinkB}}}},
                 {"checkExists", false}})}},
         {"import-storage.internal.meta.list", {post({{"hashes", json::array{video_hash_a_}}})}},
-        {"remote-storage.list", {post({{"path", "fs://a-datasets/"}}),
-                                 post({{"path", "fs://admin-datasets/"}})}},
-        {"remote-storage.exists", {post({{"path", kLinkA}}),
-                                   post({{"path", "fs://admin-datasets/x.png"}})}},
+        {"remote-storage.list",
+         {post({{"path", "fs://a-datasets/"}}), post({{"path", "fs://admin-datasets/"}})}},
+        {"remote-storage.exists",
+         {post({{"path", kLinkA}}), post({{"path", "fs://admin-datasets/x.png"}})}},
         {"remote-storage.stat", {post({{"path", kLinkA}})}},
         {"remote-storage.download", {post({{"link", kLinkA}})}},
         {"remote-storage.available_providers", {post(json::object{}, true)}},
@@ -311,10 +305,12 @@ class AuthzSweep : public ::testing::Test {
         {"images.bulk.upload", {upload("", {{"0-file", "0", image_bytes_b_}}, true)}},
         {"videos.bulk.upload", {upload("", {{"0-file", "0", image_bytes_b_}}, true)}},
         // Into B's own dataset, each line reports its failure (200).
-        {"links.import", {post({{"datasetId", dataset_a_}, {"links", kLinkB}}),
-                          post({{"datasetId", dataset_b_}, {"links", kLinkA}}, true)}},
-        {"links.sync", {post({{"datasetId", dataset_a_}, {"prefix", "fs://b-datasets/"}}),
-                        post({{"datasetId", dataset_b_}, {"prefix", "fs://a-datasets/"}})}},
+        {"links.import",
+         {post({{"datasetId", dataset_a_}, {"links", kLinkB}}),
+          post({{"datasetId", dataset_b_}, {"links", kLinkA}}, true)}},
+        {"links.sync",
+         {post({{"datasetId", dataset_a_}, {"prefix", "fs://b-datasets/"}}),
+          post({{"datasetId", dataset_b_}, {"prefix", "fs://a-datasets/"}})}},
         {"file-storage.list", {post({{"teamId", team_a_}, {"path", "/"}})}},
         {"file-storage.info", {post({{"teamId", team_a_}, {"path", kTeamFile}})}},
         {"file-storage.exists", {post({{"teamId", team_a_}, {"path", kTeamFile}})}},
@@ -416,7 +412,8 @@ class AuthzSweep : public ::testing::Test {
                     bool other_team, std::size_t& cells) {
     ++cells;
     const HttpClient c = client(token);
-    HttpResponse r = call.get ? c.get(call.path, {}) : c.post(call.path, call.body, call.content_type);
+    HttpResponse r =
+        call.get ? c.get(call.path, {}) : c.post(call.path, call.body, call.content_type);
     ASSERT_FALSE(r.transport_error) << call.label << " as " << caller << ": " << r.error;
     const std::string where = call.label + " as " + caller + " -> " + std::to_string(r.status) +
                               " " + r.body.substr(0, 300);
@@ -484,11 +481,13 @@ TEST_F(AuthzSweep, EveryMethodAndRouteRefusesOtherCallersAndHoldsNoneOfTheirData
   const auto extra = routes();
   requests += extra.size();
   for (const Call& call : extra) {
-    for (const auto& [caller, token] : callers) check(call, caller, token, token == token_b_, cells);
+    for (const auto& [caller, token] : callers)
+      check(call, caller, token, token == token_b_, cells);
   }
-  std::printf("authorization sweep: %zu methods + %zu GET routes, %zu requests (ids filled) x "
-              "%zu callers = %zu cells\n",
-              methods.size(), extra.size(), requests, callers.size(), cells);
+  std::printf(
+      "authorization sweep: %zu methods + %zu GET routes, %zu requests (ids filled) x "
+      "%zu callers = %zu cells\n",
+      methods.size(), extra.size(), requests, callers.size(), cells);
 
   // Team A still has everything, unchanged: no refused call changed anything.
   const HttpClient a = client(token_a_);
@@ -515,9 +514,9 @@ TEST_F(AuthzSweep, TheSameBytesUploadedByAnotherTeamBecomeItsOwnItemWithoutRevea
                       json::serialize(json::array{hash_a_}), "application/json");
   ASSERT_EQ(known.status, 200) << known.body;
   EXPECT_EQ(known.json(), json::array{});
-  auto by_hash = b.call("images.bulk.add",
-                        {{"datasetId", dataset_b_},
-                         {"images", json::array{{{"title", "a.png"}, {"hash", hash_a_}}}}});
+  auto by_hash =
+      b.call("images.bulk.add", {{"datasetId", dataset_b_},
+                                 {"images", json::array{{{"title", "a.png"}, {"hash", hash_a_}}}}});
   EXPECT_EQ(by_hash.status, 404) << by_hash.body;
   // Uploading the same bytes works, and makes B's own item of them (one blob for both).
   auto up = b.upload({{"0-file", "0", "image/png", image_bytes_a_}});

@@ -7,7 +7,8 @@
 // PostgreSQL and a remote_links.yml whose connections carry the same secrets:
 //   - `stowage where` and `stowage config check` (also with a wrong secret, itself a sentinel),
 //     `stowage token create|list|revoke`;
-//   - `stowage serve` (its log: stdout and stderr), and an API session against it: uploads, downloads, lists, previews,
+//   - `stowage serve` (its log: stdout and stderr), and an API session against it: uploads,
+//   downloads, lists, previews,
 //     remote-storage.* through every connection (objects that exist and that do not), links
 //     that no connection allows, calls with a wrong and a revoked token, console.storage,
 //     console.tokens.*, /metrics.
@@ -84,8 +85,7 @@ std::string url_encode(std::string_view text) {
 }
 
 std::string base64(std::string_view text) {
-  return io::to_base64(
-      std::span(reinterpret_cast<const unsigned char*>(text.data()), text.size()));
+  return io::to_base64(std::span(reinterpret_cast<const unsigned char*>(text.data()), text.size()));
 }
 
 unsigned short free_port() {
@@ -109,8 +109,8 @@ struct Capture {
 class SecretsScan : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* var : {"STOWAGE_TEST_RADOSGW_ENV", "STOWAGE_TEST_AZURITE_ENV",
-                            "STOWAGE_TEST_GCS_ENV"}) {
+    for (const char* var :
+         {"STOWAGE_TEST_RADOSGW_ENV", "STOWAGE_TEST_AZURITE_ENV", "STOWAGE_TEST_GCS_ENV"}) {
       const std::string file = test_server_env_file(var);
       if (file.empty()) {
         if (running_in_ci()) FAIL() << var << " is not set: the test server did not start";
@@ -160,7 +160,8 @@ class SecretsScan : public ::testing::Test {
     ASSERT_GE(secret.size(), 8u) << what << " is too short to scan for";
     secrets_.push_back({what, secret});
     secrets_.push_back({what + " (base64)", base64(secret)});
-    if (url_encode(secret) != secret) secrets_.push_back({what + " (URL-encoded)", url_encode(secret)});
+    if (url_encode(secret) != secret)
+      secrets_.push_back({what + " (URL-encoded)", url_encode(secret)});
   }
 
   /// A .env for `provider` (its test server's file with the PostgreSQL catalog, a data folder
@@ -259,10 +260,16 @@ class SecretsScan : public ::testing::Test {
   /// Every secret and signed-request marker in everything captured.
   void scan() {
     // What signed requests and credentials look like, whoever's they are.
-    const std::vector<std::string> markers = {
-        "X-Amz-Signature", "X-Amz-Credential", "AWS4-HMAC-SHA256 Credential", "Signature=",
-        "SharedKey ",      "sig=",             "Bearer ",                     "ya29.",
-        "PRIVATE KEY",     "access_token"};
+    const std::vector<std::string> markers = {"X-Amz-Signature",
+                                              "X-Amz-Credential",
+                                              "AWS4-HMAC-SHA256 Credential",
+                                              "Signature=",
+                                              "SharedKey ",
+                                              "sig=",
+                                              "Bearer ",
+                                              "ya29.",
+                                              "PRIVATE KEY",
+                                              "access_token"};
     for (const std::string& token : issued_) {
       ASSERT_GE(token.size(), 16u);
       secrets_.push_back({"an API token Stowage issued", token});
@@ -289,9 +296,10 @@ class SecretsScan : public ::testing::Test {
       std::ofstream out(dump);
       for (const Capture& c : captures_) out << "===== " << c.source << "\n" << c.text << "\n";
     }
-    std::printf("secrets scan: %zu secrets and encodings + %zu markers over %zu captures "
-                "(%zu bytes)\n",
-                secrets_.size(), markers.size(), captures_.size(), bytes);
+    std::printf(
+        "secrets scan: %zu secrets and encodings + %zu markers over %zu captures "
+        "(%zu bytes)\n",
+        secrets_.size(), markers.size(), captures_.size(), bytes);
   }
 
   static constexpr const char* kWrongSecret = "NotTheRealSecretKey0123456789abcdefWRONG";
@@ -311,8 +319,7 @@ TEST_F(SecretsScan, NoSecretInAnyLogErrorCliOutputOrApiAnswer) {
   const fs::path rgw_env = write_env("radosgw", rgw_);
   const fs::path azure_env = write_env("azurite", azure_);
   const fs::path gcs_env = write_env("gcs", gcs_);
-  const fs::path wrong_env =
-      write_env("wrong", rgw_, {{"STORAGE_SECRET_KEY", kWrongSecret}});
+  const fs::path wrong_env = write_env("wrong", rgw_, {{"STORAGE_SECRET_KEY", kWrongSecret}});
 
   // The CLI over each provider: where, config check (also with a wrong key), tokens.
   for (const auto& env : {rgw_env, azure_env, gcs_env}) {
@@ -358,11 +365,12 @@ TEST_F(SecretsScan, NoSecretInAnyLogErrorCliOutputOrApiAnswer) {
   ASSERT_EQ(tokens.status, 200) << tokens.body;
   const json::value token_list = tokens.json();
   for (const auto& t : token_list.as_array()) {
-    if (t.at("name").as_string() == "to-revoke") call("console.tokens.revoke", {{"id", t.at("id")}});
+    if (t.at("name").as_string() == "to-revoke")
+      call("console.tokens.revoke", {{"id", t.at("id")}});
   }
   capture("a revoked token", api.with_token(revoked).call("teams.list", json::object{}));
-  capture("a wrong token", api.with_token("wrong-" + std::string(kWrongSecret))
-                               .call("teams.list", json::object{}));
+  capture("a wrong token",
+          api.with_token("wrong-" + std::string(kWrongSecret)).call("teams.list", json::object{}));
   call("console.session", json::object{});
   call("console.storage", json::object{});
   call("console.caches", json::object{});
@@ -374,9 +382,8 @@ TEST_F(SecretsScan, NoSecretInAnyLogErrorCliOutputOrApiAnswer) {
   }
   const auto ws = api.call("workspaces.list", {{"teamId", 1}}).json().at("entities").at(0).at("id");
   const auto project = api.call("projects.add", {{"workspaceId", ws}, {"name", "p"}}).json();
-  const auto dataset = api.call("datasets.add", {{"projectId", project.at("id")}, {"name", "d"}})
-                           .json()
-                           .at("id");
+  const auto dataset =
+      api.call("datasets.add", {{"projectId", project.at("id")}, {"name", "d"}}).json().at("id");
   const std::string image = make_image(32, 24, "png", 5);
   auto up = api.upload({{"0-file", "0", "image/png", image}});
   capture("images.bulk.upload", up);
@@ -397,7 +404,9 @@ TEST_F(SecretsScan, NoSecretInAnyLogErrorCliOutputOrApiAnswer) {
       "s3://" + rgw_.at("STORAGE_BUCKET_PREFIX") + "-public/scan/",
       "azure://" + azure_.at("STORAGE_BUCKET_PREFIX") + "-public/scan/",
       "google://" + gcs_.at("STORAGE_BUCKET_PREFIX") + "-public/scan/",
-      "s3://wrong-secret-bucket/scan/", "s3://missing-bucket-x/scan/", "s3://nobody-allows/x/"};
+      "s3://wrong-secret-bucket/scan/",
+      "s3://missing-bucket-x/scan/",
+      "s3://nobody-allows/x/"};
   int n = 0;
   for (const std::string& prefix : prefixes) {
     ++n;
@@ -406,7 +415,8 @@ TEST_F(SecretsScan, NoSecretInAnyLogErrorCliOutputOrApiAnswer) {
                              "\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n" + prefix +
                              "a.png\r\n--" + boundary +
                              "\r\nContent-Disposition: form-data; name=\"file\"; "
-                             "filename=\"a.png\"\r\n\r\n" + image + "\r\n--" + boundary + "--\r\n";
+                             "filename=\"a.png\"\r\n\r\n" +
+                             image + "\r\n--" + boundary + "--\r\n";
     capture("remote-storage.upload " + prefix,
             api.post("/public/api/v3/remote-storage.upload", body,
                      "multipart/form-data; boundary=" + boundary));
