@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `stowage` command: parses the command line, loads the configuration and runs one
 // subcommand. The only place that catches exceptions.
+#include <spdlog/cfg/env.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -282,6 +284,8 @@ int run(int argc, char** argv) {
 }  // namespace stowage::cli
 
 int main(int argc, char** argv) {
+  // SPDLOG_LEVEL=debug (or trace, warn...) sets how much is logged, as in every spdlog program.
+  spdlog::cfg::load_env_levels();
   try {
     return stowage::cli::run(argc, argv);
   } catch (const stowage::ErrorException& e) {

@@ -626,7 +626,7 @@ Result<ApiResponse> hashes_list(Call& c) {
     if (!h.is_string()) return bad_request("every hash must be a string");
     hashes.emplace_back(h.get_string());
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto found, c.service.existing_hashes(hashes));
+  STOWAGE_ASSIGN_OR_RETURN(auto found, c.service.existing_hashes(c.who(), hashes));
   json::array out;
   for (auto& h : found) out.emplace_back(h);
   return json_response(out);
@@ -799,7 +799,7 @@ Result<ApiResponse> video_metas(Call& c) {
     if (!h.is_string()) return bad_request("every hash must be a string");
     list.emplace_back(h.get_string());
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto metas, c.service.video_metas(list));
+  STOWAGE_ASSIGN_OR_RETURN(auto metas, c.service.video_metas(c.who(), list));
   json::array out;
   for (std::size_t i = 0; i < metas.size(); ++i) {
     out.push_back(json::object{{"hash", list[i]}, {"meta", parse_object_text(metas[i])}});
@@ -896,6 +896,7 @@ Result<ApiResponse> remote_list(Call& c) {
   }
   if (c.service.link_resolver() == nullptr) return c.service.resolve_link(path).error();
   STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.link_resolver()->resolve_prefix(path));
+  STOWAGE_TRY(c.service.check_connection(c.who(), target));
   json::array out;
   const auto room = [&] { return static_cast<std::int64_t>(out.size()) < limit; };
   // An exact object comes first: get_file_info_by_path reads entry [0] of a limit=1 listing.
@@ -938,7 +939,7 @@ Result<ApiResponse> remote_list(Call& c) {
 
 Result<ApiResponse> remote_exists(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(std::string path, required_path(c.params));
-  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(path));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link_for(c.who(), path));
   auto info = target.store->stat(target.path);
   if (!info && info.error().code != ErrorCode::NotFound) return info.error();
   return json_response({{"exists", static_cast<bool>(info)}});
@@ -946,14 +947,14 @@ Result<ApiResponse> remote_exists(Call& c) {
 
 Result<ApiResponse> remote_stat(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(std::string path, required_path(c.params));
-  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(path));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link_for(c.who(), path));
   STOWAGE_ASSIGN_OR_RETURN(auto info, target.store->stat(target.path));
   return json_response({{"size", info.size}, {"lastModified", iso_time(info.last_modified)}});
 }
 
 Result<ApiResponse> remote_download(Call& c) {
   STOWAGE_ASSIGN_OR_RETURN(std::string link, required_path(c.params, "link"));
-  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link(link));
+  STOWAGE_ASSIGN_OR_RETURN(auto target, c.service.resolve_link_for(c.who(), link));
   ApiResponse r;
   Download d;
   d.store = target.store;
@@ -986,7 +987,16 @@ json::array providers_json(const std::vector<links::ProviderSummary>& providers,
 
 Result<ApiResponse> remote_available_providers(Call& c) {
   if (c.service.link_resolver() == nullptr) return json_response(json::array{});
-  return json_response(providers_json(c.service.link_resolver()->available_providers(), true));
+  // Only the connections the caller may use: the others' buckets are not theirs to know.
+  std::optional<Error> failed;
+  auto usable = [&](const links::Connection& connection) {
+    auto allowed = c.service.may_use_connection(c.who(), connection.teams);
+    if (!allowed && !failed) failed = allowed.error();
+    return allowed && *allowed;
+  };
+  auto providers = c.service.link_resolver()->available_providers(usable);
+  if (failed) return *failed;
+  return json_response(providers_json(providers, true));
 }
 
 Result<ApiResponse> remote_supported_providers(Call&) {
@@ -1120,13 +1130,30 @@ std::optional<catalog::Id> Api::download_id(const ApiRequest& request) {
   return *id;
 }
 
+namespace {
+/// The uploads the server streams itself (server.cpp), besides the team files'.
+constexpr std::string_view kUploadMethods[] = {"images.bulk.upload", "videos.bulk.upload",
+                                               "remote-storage.upload"};
+}  // namespace
+
+std::vector<std::string_view> Api::methods() {
+  std::vector<std::string_view> out;
+  for (const auto& [name, handler] : handlers()) out.push_back(name);
+  out.insert(out.end(), std::begin(kUploadMethods), std::end(kUploadMethods));
+  for (std::string_view m : team_files_methods()) out.push_back(m);
+  for (std::string_view m : link_sync_methods()) out.push_back(m);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 bool Api::handles(std::string_view method) {
   return handlers().contains(method) || team_files_handles(method) || link_sync_handles(method);
 }
 
 bool Api::is_upload(std::string_view method) {
-  return method == "images.bulk.upload" || method == "videos.bulk.upload" ||
-         method == "remote-storage.upload" || team_files_is_upload(method);
+  return std::find(std::begin(kUploadMethods), std::end(kUploadMethods), method) !=
+             std::end(kUploadMethods) ||
+         team_files_is_upload(method);
 }
 
 int Api::http_status(ErrorCode code) {

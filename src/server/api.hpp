@@ -50,6 +50,10 @@ class Api {
  public:
   explicit Api(service::Service& service);
 
+  /// Every method the server answers at /public/api/v3/<method>, sorted, except the web
+  /// console's (ConsoleApi::methods()): those of handle() and the streamed uploads. handles()
+  /// and is_upload() answer from the same tables, so this list is what the dispatcher serves.
+  static std::vector<std::string_view> methods();
   /// True when `method` is answered by handle().
   static bool handles(std::string_view method);
   /// True when `method` streams a multipart upload (the server parses it, see upload_*).

@@ -425,12 +425,17 @@ ConsoleApi::~ConsoleApi() {
   }
 }
 
-bool ConsoleApi::handles(std::string_view method) {
+std::span<const std::string_view> ConsoleApi::methods() {
   static constexpr std::string_view kMethods[] = {
       "console.session",          "console.storage",           "console.caches",
       "console.tokens.list",      "console.tokens.create",     "console.tokens.revoke",
       "console.migrations.start", "console.migrations.status", "console.migrations.list"};
-  return std::find(std::begin(kMethods), std::end(kMethods), method) != std::end(kMethods);
+  return kMethods;
+}
+
+bool ConsoleApi::handles(std::string_view method) {
+  const auto all = methods();
+  return std::find(all.begin(), all.end(), method) != all.end();
 }
 
 ApiResponse ConsoleApi::handle(const ApiRequest& request) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "server/api.hpp"
@@ -35,6 +36,8 @@ class ConsoleApi {
   ConsoleApi(const ConsoleApi&) = delete;
   ConsoleApi& operator=(const ConsoleApi&) = delete;
 
+  /// The methods above (console.*), in the order listed.
+  static std::span<const std::string_view> methods();
   /// True for the methods above.
   static bool handles(std::string_view method);
   /// Answers an authenticated request (request.principal is set). Never throws.

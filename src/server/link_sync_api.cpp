@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/link_sync_api.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "stowage/service/link_sync.hpp"
@@ -54,7 +55,15 @@ Result<service::LinkSyncOptions> sync_options(const json::object& p) {
 
 }  // namespace
 
-bool link_sync_handles(std::string_view method) { return method == "links.sync"; }
+namespace {
+constexpr std::string_view kMethods[] = {"links.sync"};
+}  // namespace
+
+std::span<const std::string_view> link_sync_methods() { return kMethods; }
+
+bool link_sync_handles(std::string_view method) {
+  return std::find(std::begin(kMethods), std::end(kMethods), method) != std::end(kMethods);
+}
 
 ApiResponse handle_link_sync(service::Service& service, const ApiRequest& request,
                              const json::value& params) {

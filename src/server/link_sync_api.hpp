@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <span>
 #include <string_view>
 
 #include "server/api.hpp"
@@ -15,6 +16,8 @@ namespace stowage::server {
 /// "existing", "skipped", "failed", "removed", "entries": [{"status", "link", "name", "itemId",
 /// "reason"}]}`. Blocking; errors become their status and JSON error body.
 bool link_sync_handles(std::string_view method);
+/// The methods link_sync_handles() answers.
+std::span<const std::string_view> link_sync_methods();
 ApiResponse handle_link_sync(service::Service& service, const ApiRequest& request,
                              const boost::json::value& params);
 

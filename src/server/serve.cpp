@@ -109,6 +109,7 @@ int serve(const config::Config& config) {
   options.max_upload_bytes = config.max_upload_bytes;
   options.max_json_bytes = config.max_json_bytes;
   options.io_timeout = config.request_timeout;
+  options.metrics_access = config.metrics_access;
   (*caches)->attach(service, options);
   // The web console (declared before the server, so destroyed after it has stopped).
   ConsoleApi console(config, service, caches->get());

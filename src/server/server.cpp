@@ -418,7 +418,23 @@ struct Server::Impl {
       // (No co_await inside ?: here: GCC 12 destroys its temporaries twice.)
       Reply reply;
       if (path == "/metrics") {
-        reply = metrics_reply(*options.metrics);
+        boost::system::error_code ec;
+        const bool loopback = stream.socket().remote_endpoint(ec).address().is_loopback() && !ec;
+        const std::string token(req["x-api-key"]);
+        bool valid_token = false;
+        if (!metrics_allowed(options.metrics_access, loopback, false) && !token.empty()) {
+          valid_token = co_await offload([&] { return service.authenticate(token).has_value(); });
+        }
+        if (metrics_allowed(options.metrics_access, loopback, valid_token)) {
+          reply = metrics_reply(*options.metrics);
+        } else {
+          reply.status = 401;
+          reply.content_type = "application/json; charset=utf-8";
+          reply.body = Api::error_json(
+              "Unauthenticated",
+              token.empty() ? "/metrics needs an x-api-key header (STOWAGE_METRICS_ACCESS)"
+                            : "/metrics: the x-api-key token is not valid");
+        }
       } else {
         const std::string token(req["x-api-key"]);
         const std::string whole(target);
@@ -854,7 +870,8 @@ struct Server::Impl {
                     ErrorCode::InvalidArgument, "each 'file' part must follow its 'path' field"));
               }
               auto opened = co_await offload([&]() -> Result<std::unique_ptr<store::Writer>> {
-                STOWAGE_ASSIGN_OR_RETURN(target, service.resolve_link(pending_path));
+                STOWAGE_ASSIGN_OR_RETURN(target,
+                                         service.resolve_link_for(*principal, pending_path));
                 return target.store->open_write(target.path, {});
               });
               if (!opened) co_return co_await fail(opened.error());
@@ -997,7 +1014,8 @@ struct Server::Impl {
         switch (event.kind) {
           case PartEvent::Kind::Begin: {
             if (auto ok = co_await drain(); !ok) co_return co_await fail(ok.error());
-            auto upload = co_await offload([&]() { return service.begin_upload(kind); });
+            auto upload = co_await offload(
+                [&]() { return service.begin_upload(kind, principal->user.id); });
             if (!upload) co_return co_await fail(upload.error());
             current = std::move(*upload);
             break;
@@ -1042,6 +1060,18 @@ struct Server::Impl {
     co_return co_await send_json(stream, 200, boost::json::serialize(results), keep_alive, version);
   }
 };
+
+bool metrics_allowed(config::MetricsAccess access, bool loopback, bool valid_token) {
+  switch (access) {
+    case config::MetricsAccess::Open:
+      return true;
+    case config::MetricsAccess::Loopback:
+      return loopback || valid_token;
+    case config::MetricsAccess::Token:
+      return valid_token;
+  }
+  return false;
+}
 
 Server::Server(service::Service& service, ServerOptions options)
     : impl_(std::make_unique<Impl>(service, std::move(options))) {}

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "stowage/base/error.hpp"
+#include "stowage/config/config.hpp"
 #include "stowage/service/service.hpp"
 
 namespace stowage::metrics {
@@ -37,6 +38,8 @@ struct ServerOptions {
   Previews* previews = nullptr;
   /// Serves `/metrics` and records per-method request latency when set; not owned.
   metrics::Registry* metrics = nullptr;
+  /// Who may read `/metrics` (config::MetricsAccess); others get 401.
+  config::MetricsAccess metrics_access = config::MetricsAccess::Loopback;
   /// The web console when set (server/console.hpp, server/console_api.hpp): its static files at
   /// `/` and `/console/...`, and its `console.*` API methods; not owned.
   ConsoleApi* console = nullptr;
@@ -45,6 +48,10 @@ struct ServerOptions {
 /// The HTTP server: `/public/api/v3/<method>` (the Supervisely-compatible API) and `/healthz`.
 /// Beast coroutines on `io_threads` threads; anything that blocks (catalog, disk) runs on a
 /// separate worker pool, so the event loop never waits on it.
+/// Whether a `/metrics` request may be answered: `loopback` is whether the client's address is a
+/// loopback one, `valid_token` whether its x-api-key authenticated.
+bool metrics_allowed(config::MetricsAccess access, bool loopback, bool valid_token);
+
 class Server {
  public:
   Server(service::Service& service, ServerOptions options);

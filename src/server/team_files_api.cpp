@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/team_files_api.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cstdio>
@@ -285,14 +286,24 @@ class TeamFilesSink final : public UploadSink {
 
 }  // namespace
 
-bool team_files_handles(std::string_view method) {
-  return method == "file-storage.list" || method == "file-storage.info" ||
-         method == "file-storage.exists" || method == "file-storage.download" ||
-         method == "file-storage.remove" || method == "file-storage.bulk.remove";
-}
+namespace {
+constexpr std::string_view kUploadMethods[] = {"file-storage.upload", "file-storage.bulk.upload"};
+constexpr std::string_view kMethods[] = {
+    "file-storage.list",     "file-storage.info",   "file-storage.exists",
+    "file-storage.download", "file-storage.remove", "file-storage.bulk.remove",
+    kUploadMethods[0],       kUploadMethods[1]};
+}  // namespace
+
+std::span<const std::string_view> team_files_methods() { return kMethods; }
 
 bool team_files_is_upload(std::string_view method) {
-  return method == "file-storage.upload" || method == "file-storage.bulk.upload";
+  return std::find(std::begin(kUploadMethods), std::end(kUploadMethods), method) !=
+         std::end(kUploadMethods);
+}
+
+bool team_files_handles(std::string_view method) {
+  return !team_files_is_upload(method) &&
+         std::find(std::begin(kMethods), std::end(kMethods), method) != std::end(kMethods);
 }
 
 ApiResponse handle_team_files(service::Service& service, const ApiRequest& request,

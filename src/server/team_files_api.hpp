@@ -19,6 +19,8 @@
 /// uploads to an UploadSink part by part and sends what a download names.
 namespace stowage::server {
 
+/// Every file-storage.* method, the streamed uploads among them.
+std::span<const std::string_view> team_files_methods();
 /// True for the JSON methods answered by handle_team_files().
 bool team_files_handles(std::string_view method);
 /// True for the streamed multipart uploads (file-storage.upload, file-storage.bulk.upload).

@@ -82,6 +82,14 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
   if (options.io_threads == 0) options.io_threads = 2;
   if (options.worker_threads == 0) options.worker_threads = 4;
   caches_->attach(*service_, options);
+  if (config.sources.contains("STOWAGE_METRICS_ACCESS")) {
+    options.metrics_access = config.metrics_access;
+  }
+  config_ = std::make_unique<config::Config>(config);
+  if (setup.console) {
+    console_ = std::make_unique<server::ConsoleApi>(*config_, *service_, caches_.get());
+    options.console = console_.get();
+  }
   server_ = std::make_unique<server::Server>(*service_, options);
   port_ = server_->start().value();
 }
@@ -89,6 +97,7 @@ TestServer::TestServer(server::ServerOptions options, std::chrono::milliseconds 
 TestServer::~TestServer() {
   server_->stop();
   server_.reset();
+  console_.reset();
   service_.reset();
   links_.reset();
   caches_.reset();

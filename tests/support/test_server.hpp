@@ -7,6 +7,7 @@
 #include <string>
 
 #include "server/caches.hpp"
+#include "server/console_api.hpp"
 #include "server/server.hpp"
 #include "stowage/catalog/catalog.hpp"
 #include "stowage/links/link_resolver.hpp"
@@ -26,8 +27,11 @@ struct TestServerSetup {
   /// The data folder; empty: a fresh temp folder, removed with the server. Given: kept, so
   /// that a server made again over it is a restart (the admin token is kept in it too).
   std::filesystem::path dir;
-  /// Variables added to the configuration (e.g. CACHE_STORAGE_REVALIDATE).
+  /// Variables added to the configuration (e.g. CACHE_STORAGE_REVALIDATE,
+  /// STOWAGE_METRICS_ACCESS).
   std::map<std::string, std::string> environment;
+  /// Serve the web console too (its pages and its console.* methods), as `stowage serve` does.
+  bool console = false;
 };
 
 class TestServer {
@@ -71,6 +75,8 @@ class TestServer {
   std::unique_ptr<server::Caches> caches_;
   std::unique_ptr<service::Service> service_;
   std::unique_ptr<links::LinkResolver> links_;
+  std::unique_ptr<config::Config> config_;
+  std::unique_ptr<server::ConsoleApi> console_;
   std::unique_ptr<server::Server> server_;
   unsigned short port_ = 0;
   std::string admin_token_;

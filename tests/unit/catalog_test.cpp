@@ -699,6 +699,29 @@ TEST_P(CatalogTest, BlobsAreDeduplicatedByHash) {
   EXPECT_EQ(catalog_->put_blob(bad).error().code, ErrorCode::InvalidArgument);
 }
 
+TEST_P(CatalogTest, AHashIsUsableByItsUploaderAndTheTeamsWhoseItemsUseIt) {
+  make_tree();
+  const Blob blob = make_blob("granted");
+  const Blob other = make_blob("not granted");
+  const User stranger = catalog_->create_user("stranger", false).value();
+  const Team theirs = catalog_->create_team("theirs", "").value();
+  const std::vector<std::string> both{blob.sha256_hex, other.sha256_hex};
+  // A blob nobody was granted and no item uses is nobody's to name.
+  EXPECT_TRUE(catalog_->usable_blobs(both, stranger.id, {theirs.id}).value().empty());
+  catalog_->grant_blob(blob.sha256_hex, stranger.id).value();
+  catalog_->grant_blob(blob.sha256_hex, stranger.id).value();  // idempotent
+  EXPECT_EQ(catalog_->usable_blobs(both, stranger.id, {theirs.id}).value(),
+            std::vector<std::string>{blob.sha256_hex});
+  // The team of an item that uses it may name it, whoever uploaded it; other teams may not.
+  catalog_->add_items(dataset_.id, {blob_item("o.jpg", other)}, user_.id).value();
+  EXPECT_EQ(catalog_->usable_blobs(both, user_.id, {team_.id}).value(),
+            std::vector<std::string>{other.sha256_hex});
+  EXPECT_EQ(catalog_->usable_blobs({other.sha256_hex}, stranger.id, {theirs.id}).value().size(),
+            0u);
+  EXPECT_EQ(catalog_->usable_blobs({other.sha256_hex}, stranger.id, {}).value().size(), 0u);
+  EXPECT_EQ(catalog_->grant_blob("nothex", stranger.id).error().code, ErrorCode::InvalidArgument);
+}
+
 TEST_P(CatalogTest, RemovesItemsButKeepsBlobs) {
   make_tree();
   const Blob blob = make_blob("bytes");

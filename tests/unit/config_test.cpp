@@ -201,6 +201,7 @@ TEST_F(ConfigTest, NoFileMeansDefaults) {
   EXPECT_EQ(config.cache_previews_bytes, 1ull << 30);
   EXPECT_EQ(config.cache_storage_expires, 7 * 24h);
   EXPECT_TRUE(config.bucket_prefix.empty());
+  EXPECT_EQ(config.metrics_access, MetricsAccess::Loopback);
   EXPECT_TRUE(config.sources.empty());
 }
 
@@ -416,7 +417,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"STOWAGE_MAX_JSON_SIZE", "big", "not a size"},
                       BadValue{"STOWAGE_REQUEST_TIMEOUT", "0", "more than 0"},
                       BadValue{"STOWAGE_IO_THREADS", "-1", "not a thread count"},
-                      BadValue{"STOWAGE_WORKER_THREADS", "many", "not a thread count"}));
+                      BadValue{"STOWAGE_WORKER_THREADS", "many", "not a thread count"},
+                      BadValue{"STOWAGE_METRICS_ACCESS", "everyone", "loopback, token or open"}));
 
 TEST_F(ConfigTest, UnknownOwnVariablesAreTypos) {
   const std::string message = error_of("STORAGE_PROVDER=minio\nOTHER_TOOL=1\nSTOWAGE_LISTN=:80\n");

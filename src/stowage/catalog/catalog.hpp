@@ -326,6 +326,14 @@ class Catalog {
   /// Which of these hashes have a blob, in the order given.
   virtual Result<std::vector<std::string>> existing_blobs(
       const std::vector<std::string>& sha256_hex) = 0;
+  /// Records that `user_id` uploaded the bytes of a blob, so that they may name it by its hash
+  /// (issue 18). Idempotent.
+  virtual Status grant_blob(const std::string& sha256_hex, Id user_id) = 0;
+  /// Which of these hashes have a blob that `user_id` was granted (grant_blob()) or that an item
+  /// of one of `team_ids` uses, in the order given: the hashes that user may name.
+  virtual Result<std::vector<std::string>> usable_blobs(const std::vector<std::string>& sha256_hex,
+                                                        Id user_id,
+                                                        const std::vector<Id>& team_ids) = 0;
 
   /// Adds items to a dataset in one transaction: all or none. AlreadyExists when a name is
   /// taken (in the dataset or twice in the call); NotFound when a blob hash is unknown.

@@ -28,7 +28,7 @@ struct TableSpec {
   bool identity;  ///< `id` comes from a sequence on PostgreSQL, to be moved past the copies
 };
 
-/// Every table of schema version 7, parents before children. Leases and shared work (work_runs,
+/// Every table of schema version 8, parents before children. Leases and shared work (work_runs,
 /// work_items) are per run and not copied; nor are the kept item counts (dataset_stats, project_stats): the target's triggers count the
 /// items as they arrive.
 const std::vector<TableSpec>& tables() {
@@ -79,12 +79,17 @@ const std::vector<TableSpec>& tables() {
        {"sha256_hex"},
        false,
        false},
+      {"blob_grants",
+       {"sha256_hex", "user_id", "created_at"},
+       {"sha256_hex", "user_id"},
+       false,
+       false},
   };
   return specs;
 }
 
 /// The schema version the specs above describe.
-constexpr int kSpecVersion = 7;
+constexpr int kSpecVersion = 8;
 
 std::string join(const std::vector<std::string_view>& parts, std::string_view separator) {
   std::string out;

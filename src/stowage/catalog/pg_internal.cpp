@@ -527,6 +527,16 @@ CREATE TABLE IF NOT EXISTS work_items (
 CREATE INDEX IF NOT EXISTS work_items_by_state ON work_items (run, state, item_id);
 )sql";
 
+// Version 8 (as SQLite's): who may name a blob by its hash (issue 18).
+constexpr std::string_view kSchemaV8 = R"sql(
+CREATE TABLE IF NOT EXISTS blob_grants (
+  sha256_hex TEXT COLLATE "C" NOT NULL CHECK (length(sha256_hex) = 64),
+  user_id    BIGINT NOT NULL,
+  created_at TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (sha256_hex, user_id)
+);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
@@ -535,6 +545,7 @@ constexpr std::array kMigrations = {
     Migration{5, kSchemaV5},
     Migration{6, kSchemaV6},
     Migration{7, kSchemaV7},
+    Migration{8, kSchemaV8},
 };
 
 constexpr const char* kVersionTable =

@@ -1055,6 +1055,45 @@ class SqlCatalog final : public Catalog {
     return out;
   }
 
+  Status grant_blob(const std::string& sha256_hex, Id user_id) override {
+    if (!is_sha256_hex(sha256_hex)) {
+      return invalid("grant blob: '" + sha256_hex + "' is not 64 lower-case hex digits");
+    }
+    return write([&](Connection& conn) -> Status {
+      STOWAGE_ASSIGN_OR_RETURN(
+          Stmt stmt, conn.prepare("INSERT INTO blob_grants (sha256_hex, user_id, created_at) "
+                                  "VALUES (?, ?, ?) ON CONFLICT (sha256_hex, user_id) DO NOTHING"));
+      STOWAGE_TRY(stmt.bind_all(sha256_hex, user_id, now_iso()));
+      return stmt.run();
+    });
+  }
+
+  Result<std::vector<std::string>> usable_blobs(const std::vector<std::string>& sha256_hex,
+                                                Id user_id,
+                                                const std::vector<Id>& team_ids) override {
+    // The team ids are integers from the catalog, so they are written into the statement.
+    std::string teams;
+    for (Id team : team_ids) teams += (teams.empty() ? "" : ", ") + std::to_string(team);
+    std::string sql =
+        "SELECT 1 FROM blobs b WHERE b.sha256_hex = ? AND (EXISTS (SELECT 1 FROM blob_grants g "
+        "WHERE g.sha256_hex = b.sha256_hex AND g.user_id = ?)";
+    if (!teams.empty()) {
+      sql += " OR EXISTS (SELECT 1 FROM items i WHERE i.blob_sha256 = b.sha256_hex AND "
+             "i.team_id IN (" + teams + "))";
+    }
+    sql += ")";
+    STOWAGE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
+    STOWAGE_ASSIGN_OR_RETURN(Txn txn, Txn::read(*conn));
+    std::vector<std::string> out;
+    for (const std::string& hex : sha256_hex) {
+      STOWAGE_ASSIGN_OR_RETURN(Stmt stmt, conn->prepare(sql));
+      STOWAGE_TRY(stmt.bind_all(hex, user_id));
+      STOWAGE_ASSIGN_OR_RETURN(const bool row, stmt.step());
+      if (row) out.push_back(hex);
+    }
+    return out;
+  }
+
   Result<std::vector<Item>> add_items(Id dataset_id, const std::vector<NewItem>& items,
                                       Id created_by) override {
     const std::string in_dataset = " in dataset " + std::to_string(dataset_id);

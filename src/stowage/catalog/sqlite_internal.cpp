@@ -499,6 +499,20 @@ CREATE TABLE IF NOT EXISTS work_items (
 CREATE INDEX IF NOT EXISTS work_items_by_state ON work_items (run, state, item_id);
 )sql";
 
+// Version 8 (issue 18): who may name a blob by its hash. Blobs are shared by every item with the
+// same bytes, so a hash alone must not let another team add (and so read) an item of them: a
+// user may use a hash whose bytes they uploaded (a row here) or that an item of one of their
+// teams uses already. No foreign key: gc removes unused blobs, and a grant outliving its blob
+// grants nothing (the blob is needed too).
+constexpr std::string_view kSchemaV8 = R"sql(
+CREATE TABLE IF NOT EXISTS blob_grants (
+  sha256_hex TEXT NOT NULL CHECK (length(sha256_hex) = 64),
+  user_id    INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (sha256_hex, user_id)
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
@@ -507,6 +521,7 @@ constexpr std::array kMigrations = {
     Migration{5, kSchemaV5},
     Migration{6, kSchemaV6},
     Migration{7, kSchemaV7},
+    Migration{8, kSchemaV8},
 };
 
 }  // namespace

@@ -69,6 +69,7 @@ constexpr auto kKnownVariables = std::to_array<std::string_view>({
     "STOWAGE_REQUEST_TIMEOUT",
     "STOWAGE_IO_THREADS",
     "STOWAGE_WORKER_THREADS",
+    "STOWAGE_METRICS_ACCESS",
     "STOWAGE_LINKS_ALLOW_PRIVATE_NETWORKS",
     "JUPYTER_DOWNLOAD_FILES_BEFORE_START",  // the docs' examples carry these; Stowage ignores them
     "STORAGE_JUPYTER_SYNC",
@@ -543,6 +544,17 @@ class Loader {
     STOWAGE_TRY(read_size("STOWAGE_MAX_JSON_SIZE", config_.max_json_bytes, false));
     STOWAGE_TRY(read_duration("STOWAGE_REQUEST_TIMEOUT", config_.request_timeout, false));
     STOWAGE_TRY(read_count("STOWAGE_IO_THREADS", config_.io_threads));
+    if (const Value* v = find("STOWAGE_METRICS_ACCESS")) {
+      if (v->text == "loopback") {
+        config_.metrics_access = MetricsAccess::Loopback;
+      } else if (v->text == "token") {
+        config_.metrics_access = MetricsAccess::Token;
+      } else if (v->text == "open") {
+        config_.metrics_access = MetricsAccess::Open;
+      } else {
+        return bad("STOWAGE_METRICS_ACCESS", *v, "use loopback, token or open");
+      }
+    }
     return read_count("STOWAGE_WORKER_THREADS", config_.worker_threads);
   }
 

@@ -22,6 +22,14 @@ std::string_view to_string(Provider provider) noexcept;
 /// Where each setting came from, for `stowage where` and error messages.
 enum class Source { Default, EnvFile, Environment };
 
+/// Who may read `GET /metrics` (STOWAGE_METRICS_ACCESS). The series carry no team's data (cache
+/// and request figures, method names), but they show how the instance is used, so not everyone.
+enum class MetricsAccess {
+  Loopback,  ///< "loopback", the default: a client on a loopback address, or any valid API token
+  Token,     ///< "token": a valid API token (x-api-key), wherever the client is
+  Open,      ///< "open": anyone who can reach the port (a scraper on a trusted network)
+};
+
 struct Config {
   /// The .env file in use; empty when none was found (all defaults).
   std::filesystem::path env_file;
@@ -66,6 +74,7 @@ struct Config {
   std::chrono::seconds request_timeout{300};       ///< STOWAGE_REQUEST_TIMEOUT, idle time per I/O
   unsigned io_threads = 0;                         ///< STOWAGE_IO_THREADS, 0 = one per core
   unsigned worker_threads = 0;                     ///< STOWAGE_WORKER_THREADS, 0 = 4 per core
+  MetricsAccess metrics_access = MetricsAccess::Loopback;  ///< STOWAGE_METRICS_ACCESS
 
   /// Where each variable's value came from (variable name -> source); unset names are defaults.
   std::map<std::string, Source> sources;

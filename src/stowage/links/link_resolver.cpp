@@ -115,18 +115,24 @@ Result<LinkTarget> LinkResolver::resolve_locator(uri::Locator locator) {
   STOWAGE_ASSIGN_OR_RETURN(target.store, store_for(*connection));
   target.path = {locator.authority, locator.key};
   target.connection = connection->name;
+  target.teams = connection->teams;
   target.locator = std::move(locator);
   return target;
 }
 
 std::vector<ProviderSummary> LinkResolver::available_providers() const {
+  return available_providers([](const Connection&) { return true; });
+}
+
+std::vector<ProviderSummary> LinkResolver::available_providers(
+    const std::function<bool(const Connection&)>& usable) const {
   const auto config = this->config();
   std::vector<ProviderSummary> out;
   for (const auto& p : all_providers()) {
     ProviderSummary summary = p;
     bool any = false;
     for (const auto& c : config->connections) {
-      if (c.provider != p.id) continue;
+      if (c.provider != p.id || !usable(c)) continue;
       any = true;
       for (const auto& b : c.buckets) {
         if (std::find(summary.buckets.begin(), summary.buckets.end(), b) == summary.buckets.end()) {

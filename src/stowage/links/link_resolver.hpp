@@ -22,6 +22,7 @@ struct LinkTarget {
   store::ObjectPath path;
   uri::Locator locator;
   std::string connection;  ///< the connection's name; empty for public URLs
+  std::vector<std::string> teams;  ///< the connection's `teams` (who may use it; Connection)
 };
 
 /// A provider as `remote-storage.available_providers` reports it.
@@ -58,6 +59,9 @@ class LinkResolver {
   std::shared_ptr<const RemoteLinks> config() const;
   /// Providers with at least one connection, with their buckets.
   std::vector<ProviderSummary> available_providers() const;
+  /// The same, over only the connections for which `usable` is true.
+  std::vector<ProviderSummary> available_providers(
+      const std::function<bool(const Connection&)>& usable) const;
   /// Every provider this build can reach.
   static std::vector<ProviderSummary> supported_providers();
 

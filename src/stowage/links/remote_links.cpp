@@ -18,7 +18,7 @@ constexpr std::size_t kMaxSecretFileBytes = 64 << 10;
 const std::set<std::string, std::less<>> kProviders{"minio", "azure", "google", "fs"};
 const std::set<std::string, std::less<>> kKeys{
     "provider",         "endpoint", "access_key", "secret_key", "iam_role",        "region",
-    "credentials_path", "buckets",  "path",       "storage_id", "force_path_style"};
+    "credentials_path", "buckets",  "path",       "storage_id", "force_path_style", "teams"};
 
 class Reader {
  public:
@@ -157,6 +157,16 @@ Result<RemoteLinks> connections_of(const YAML::Node& root, const Reader& r,
           return r.error(c.name, "every entry of 'buckets' must be a bucket name");
         }
         c.buckets.push_back(b.as<std::string>());
+      }
+    }
+
+    if (const YAML::Node teams = node["teams"]) {
+      if (!teams.IsSequence()) return r.error(c.name, "'teams' must be a list of team names or ids");
+      for (const auto& t : teams) {
+        if (!t.IsScalar() || t.as<std::string>().empty()) {
+          return r.error(c.name, "every entry of 'teams' must be a team name or id");
+        }
+        c.teams.push_back(t.as<std::string>());
       }
     }
 

@@ -29,6 +29,9 @@ struct Connection {
   std::vector<std::string> buckets;  ///< for fs: the one storage id
   std::filesystem::path path;        ///< fs: the folder on this server
   bool force_path_style = false;     ///< minio: path-style requests
+  /// Stowage's own `teams:` list: the teams (by name or id) whose users may use this connection
+  /// through the API (remote-storage.*, links of items, links.sync). Empty: administrators only.
+  std::vector<std::string> teams;
 
   /// True when this connection serves `bucket` for links of `provider`.
   bool serves(std::string_view provider_name, std::string_view bucket) const;

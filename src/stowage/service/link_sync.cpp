@@ -77,6 +77,7 @@ Result<LinkSyncReport> sync_links(Service& service, const catalog::Principal& wh
     }
   }
   STOWAGE_ASSIGN_OR_RETURN(auto target, service.link_resolver()->resolve_prefix(options.prefix));
+  STOWAGE_TRY(service.check_connection(who, target));
   const std::string base_key = target.path.key;
   const std::string link_base =
       target.locator.scheme_text + "://" + target.locator.authority + "/" + target.locator.key;

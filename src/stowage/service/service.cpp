@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <charconv>
 #include <functional>
 #include <set>
 #include <thread>
@@ -42,8 +43,13 @@ Error forbidden(std::string_view what, Id id) {
 // --- Upload
 // ---------------------------------------------------------------------------------------
 
-Upload::Upload(Service& service, MediaKind kind, io::File file, std::filesystem::path path)
-    : service_(service), kind_(kind), file_(std::move(file)), path_(std::move(path)) {}
+Upload::Upload(Service& service, MediaKind kind, Id uploader, io::File file,
+               std::filesystem::path path)
+    : service_(service),
+      kind_(kind),
+      uploader_(uploader),
+      file_(std::move(file)),
+      path_(std::move(path)) {}
 
 Upload::~Upload() {
   if (!finished_) {
@@ -72,6 +78,10 @@ Result<catalog::Blob> Upload::finish() {
   STOWAGE_TRY(file_.close());
   auto blob = service_.publish(*this, digest);
   if (blob) finished_ = true;  // the spool file was consumed or removed
+  // Whoever sent the bytes may name them by their hash from now on (see usable_blobs()).
+  if (blob && uploader_ != 0) {
+    STOWAGE_TRY(service_.catalog_.grant_blob(blob->sha256_hex, uploader_));
+  }
   return blob;
 }
 
@@ -251,25 +261,26 @@ std::string Service::blob_key(std::string_view sha256_hex, std::string_view mime
 }
 
 Result<std::vector<std::string>> Service::existing_hashes(
-    const std::vector<std::string>& base64_hashes) {
+    const Principal& who, const std::vector<std::string>& base64_hashes) {
   std::vector<std::string> hex;
   hex.reserve(base64_hashes.size());
   for (const auto& b64 : base64_hashes) {
     auto h = hash_base64_to_hex(b64);
     if (h) hex.push_back(std::move(*h));  // a malformed hash simply does not exist
   }
-  STOWAGE_ASSIGN_OR_RETURN(auto found, catalog_.existing_blobs(hex));
+  // Only hashes the caller may name: another team's bytes are not even said to exist.
+  STOWAGE_ASSIGN_OR_RETURN(auto found, catalog_.usable_blobs(hex, who.user.id, who.team_ids));
   std::vector<std::string> out;
   out.reserve(found.size());
   for (const auto& h : found) out.push_back(hash_hex_to_base64(h));
   return out;
 }
 
-Result<std::unique_ptr<Upload>> Service::begin_upload(MediaKind kind) {
+Result<std::unique_ptr<Upload>> Service::begin_upload(MediaKind kind, Id uploader) {
   STOWAGE_TRY(io::create_directories_durable(options_.staging_dir));
   const auto path = io::unique_temp_path(options_.staging_dir, "upload");
   STOWAGE_ASSIGN_OR_RETURN(auto file, io::File::create_exclusive(path, 0600));
-  return std::unique_ptr<Upload>(new Upload(*this, kind, std::move(file), path));
+  return std::unique_ptr<Upload>(new Upload(*this, kind, uploader, std::move(file), path));
 }
 
 namespace {
@@ -284,7 +295,29 @@ Result<media::VideoMeta> probe_video_file(const std::filesystem::path& path) {
 
 }  // namespace
 
+Status Service::check_hash_usable(const Principal& who, std::string_view base64_hash,
+                                  std::string_view upload_method) {
+  auto hex = hash_base64_to_hex(base64_hash);
+  if (hex) {
+    STOWAGE_ASSIGN_OR_RETURN(auto usable,
+                             catalog_.usable_blobs({*hex}, who.user.id, who.team_ids));
+    if (!usable.empty()) return {};
+  }
+  // The same answer as for bytes never uploaded: a hash of another team's bytes reveals nothing.
+  return make_error(ErrorCode::NotFound, "no uploaded file has hash " + std::string(base64_hash) +
+                                             ": upload it with " + std::string(upload_method) +
+                                             " first");
+}
+
 Result<std::vector<std::string>> Service::video_metas(
+    const Principal& who, const std::vector<std::string>& base64_hashes) {
+  for (const std::string& b64 : base64_hashes) {
+    STOWAGE_TRY(check_hash_usable(who, b64, "videos.bulk.upload"));
+  }
+  return probe_video_metas(base64_hashes);
+}
+
+Result<std::vector<std::string>> Service::probe_video_metas(
     const std::vector<std::string>& base64_hashes) {
   std::vector<std::string> out;
   out.reserve(base64_hashes.size());
@@ -447,6 +480,43 @@ Result<links::LinkTarget> Service::resolve_link(std::string_view link) {
   return links_->resolve(link);
 }
 
+Result<bool> Service::may_use_connection(const Principal& who,
+                                         const std::vector<std::string>& teams) {
+  if (who.user.is_admin) return true;
+  std::optional<std::vector<catalog::Membership>> memberships;  // read once, when a name needs it
+  for (const std::string& entry : teams) {
+    Id id = 0;
+    const auto [end, ec] = std::from_chars(entry.data(), entry.data() + entry.size(), id);
+    if (ec == std::errc{} && end == entry.data() + entry.size()) {
+      if (check_team(who, id)) return true;
+      continue;
+    }
+    if (!memberships) {
+      STOWAGE_ASSIGN_OR_RETURN(auto found, catalog_.memberships(who.user.id));
+      memberships = std::move(found);
+    }
+    for (const auto& m : *memberships) {
+      if (m.team.name == entry) return true;
+    }
+  }
+  return false;
+}
+
+Status Service::check_connection(const Principal& who, const links::LinkTarget& target) {
+  if (target.connection.empty()) return {};  // a public URL: the SSRF rules apply, not teams
+  STOWAGE_ASSIGN_OR_RETURN(const bool allowed, may_use_connection(who, target.teams));
+  if (allowed) return {};
+  return make_error(ErrorCode::PermissionDenied,
+                    "connection '" + target.connection + "' of the links configuration is not " +
+                        "open to your teams (an administrator lists them under its 'teams')");
+}
+
+Result<links::LinkTarget> Service::resolve_link_for(const Principal& who, std::string_view link) {
+  STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(link));
+  STOWAGE_TRY(check_connection(who, target));
+  return target;
+}
+
 Result<catalog::NewItem> Service::link_metadata(const links::LinkTarget& target) {
   STOWAGE_ASSIGN_OR_RETURN(auto info, target.store->stat(target.path));
   catalog::NewItem out;
@@ -528,7 +598,7 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       return make_error(ErrorCode::InvalidArgument, "an item has an empty title");
     catalog::NewItem row;
     if (in.link) {
-      STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link(*in.link));
+      STOWAGE_ASSIGN_OR_RETURN(auto target, resolve_link_for(who, *in.link));
       if (kind == MediaKind::Video || force_metadata) {
         auto meta = kind == MediaKind::Video ? link_video_metadata(target, in.video_stream_index)
                                              : link_metadata(target);
@@ -544,6 +614,8 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       row.link = target.locator.to_string();
     } else if (in.hash_base64) {
       STOWAGE_ASSIGN_OR_RETURN(auto hex, hash_base64_to_hex(*in.hash_base64));
+      STOWAGE_TRY(
+          check_hash_usable(who, *in.hash_base64, std::string(noun(kind)) + ".bulk.upload"));
       auto blob = catalog_.get_blob(hex);
       if (!blob) {
         if (blob.error().code == ErrorCode::NotFound) {
@@ -561,7 +633,7 @@ Result<std::vector<catalog::Item>> Service::add_items(const Principal& who, Id d
       row.height = blob->height;
       if (kind == MediaKind::Video) {
         if (!has_streams(blob->file_meta)) {
-          STOWAGE_ASSIGN_OR_RETURN(auto probed, video_metas({*in.hash_base64}));
+          STOWAGE_ASSIGN_OR_RETURN(auto probed, probe_video_metas({*in.hash_base64}));
           blob->file_meta = std::move(probed.front());
         }
         auto meta = video_item_meta(blob->file_meta, in.video_stream_index);
@@ -633,7 +705,7 @@ Status Service::set_links(const Principal& who, MediaKind kind,
                   .first;
     }
     STOWAGE_TRY(check_kind(kind, known->second, what));
-    auto target = resolve_link(u.link);
+    auto target = resolve_link_for(who, u.link);
     if (!target) {
       Error e = target.error();
       e.message = what + ": " + e.message;

@@ -65,10 +65,12 @@ class Upload {
 
  private:
   friend class Service;
-  Upload(class Service& service, MediaKind kind, io::File file, std::filesystem::path path);
+  Upload(class Service& service, MediaKind kind, Id uploader, io::File file,
+         std::filesystem::path path);
 
   class Service& service_;
   MediaKind kind_;
+  Id uploader_;  ///< the user granted the blob on finish(); 0: nobody (tools)
   io::File file_;
   std::filesystem::path path_;
   io::Sha256 hash_;
@@ -100,8 +102,17 @@ class Service {
   /// Links resolve through `resolver` (remote_links.yml); without one every link is refused.
   void set_link_resolver(links::LinkResolver* resolver) noexcept { links_ = resolver; }
   links::LinkResolver* link_resolver() noexcept { return links_; }
-  /// Resolves a link, or says that links are not configured.
+  /// Resolves a link, or says that links are not configured. Checks no caller: for links already
+  /// admitted (an item's) and for tools; what a caller names goes through resolve_link_for().
   Result<links::LinkTarget> resolve_link(std::string_view link);
+  /// resolve_link(), then check_connection(): for links a caller names.
+  Result<links::LinkTarget> resolve_link_for(const Principal& who, std::string_view link);
+  /// PermissionDenied unless `who` may use the connection a link resolved through: public URLs
+  /// are anyone's; a connection of remote_links.yml is its `teams`' (by name or id) and the
+  /// administrators' (issue 18; no `teams`: administrators only).
+  Status check_connection(const Principal& who, const links::LinkTarget& target);
+  /// Whether `who` may use a connection whose `teams` are these (see check_connection()).
+  Result<bool> may_use_connection(const Principal& who, const std::vector<std::string>& teams);
   store::ObjectStore& store() noexcept { return store_; }
   const ServiceOptions& options() const noexcept { return options_; }
 
@@ -134,14 +145,27 @@ class Service {
   Result<catalog::Dataset> add_dataset(const Principal& who, catalog::Dataset dataset);
 
   // --- Items ------------------------------------------------------------------------------------
-  /// Which of these base64 SHA-256 hashes already have stored bytes, in the order given.
-  Result<std::vector<std::string>> existing_hashes(const std::vector<std::string>& base64_hashes);
-  /// Starts an upload of one file.
-  Result<std::unique_ptr<Upload>> begin_upload(MediaKind kind = MediaKind::Image);
+  /// Which of these base64 SHA-256 hashes already have stored bytes that the caller may name, in
+  /// the order given: bytes the caller uploaded, or that an item of one of their teams uses.
+  /// Another team's bytes are not reported (content-addressed storage must not tell one team
+  /// what another holds); the SDK then uploads them, which grants them to this caller too.
+  Result<std::vector<std::string>> existing_hashes(const Principal& who,
+                                                   const std::vector<std::string>& base64_hashes);
+  /// Starts an upload of one file; once finished, `uploader` (a user id; 0 for none) may name
+  /// its bytes by their hash.
+  Result<std::unique_ptr<Upload>> begin_upload(MediaKind kind = MediaKind::Image,
+                                               Id uploader = 0);
   /// The container metadata of uploaded videos (import-storage.internal.meta.list), one JSON
   /// object text per base64 hash, in order. Probed once per blob and kept. NotFound for a hash
-  /// never uploaded; InvalidArgument for bytes that are not a video.
-  Result<std::vector<std::string>> video_metas(const std::vector<std::string>& base64_hashes);
+  /// never uploaded or not the caller's to name (existing_hashes()); InvalidArgument for bytes
+  /// that are not a video.
+  Result<std::vector<std::string>> video_metas(const Principal& who,
+                                               const std::vector<std::string>& base64_hashes);
+  /// NotFound (as for bytes never uploaded) unless the caller may name the hash: they uploaded
+  /// its bytes, or an item of one of their teams uses them. `upload_method` names the method
+  /// the message suggests.
+  Status check_hash_usable(const Principal& who, std::string_view base64_hash,
+                           std::string_view upload_method);
   /// Names in `names` already taken in the dataset, or repeated in the list.
   Result<std::vector<NameConflict>> name_conflicts(const Principal& who, Id dataset_id,
                                                    const std::vector<std::string>& names);
@@ -155,7 +179,8 @@ class Service {
     /// Videos: the stream the item shows (the SDK's meta.videoStreamIndex); unset, the first.
     std::optional<int> video_stream_index;
   };
-  /// Adds items to a dataset, all or none. For hashes: NotFound when no bytes were uploaded.
+  /// Adds items to a dataset, all or none. For hashes: NotFound when no bytes were uploaded or
+  /// they are not the caller's to name (check_hash_usable()).
   /// For links: every link must resolve through the links configuration (PermissionDenied
   /// otherwise); with `force_metadata` the object is stat'ed and its header read (a ranged read)
   /// for mime, size, width and height, without it nothing is fetched and the mime comes from the
@@ -224,6 +249,9 @@ class Service {
  private:
   friend class Upload;
   Result<catalog::Blob> publish(Upload& upload, const io::Sha256::Digest& digest);
+  /// video_metas() without the caller's check.
+  Result<std::vector<std::string>> probe_video_metas(
+      const std::vector<std::string>& base64_hashes);
   /// Forgets remembered item locations, after their rows changed.
   void forget_items(const std::vector<Id>& ids);
 
