@@ -465,6 +465,23 @@ TEST_F(CachingStoreTest, AnObjectRemovedDuringItsFillIsGoneAtOnce) {
   EXPECT_EQ(caching_->stat({"bucket", "team/notes.txt"}).error().code, ErrorCode::NotFound);
 }
 
+// Another writer (another server, another process over the same bucket) replaces an object
+// between a stat and the read that follows it: the fill's GET, pinned to the stat's version,
+// is refused, and the read gets what is there now instead of failing.
+TEST_F(CachingStoreTest, AnObjectReplacedBetweenTheStatAndTheReadIsReadAsItIsNow) {
+  put("videos/clip.mp4", "the same bytes");
+  const auto before = caching_->stat({"bucket", "videos/clip.mp4"}).value();
+  std::this_thread::sleep_for(10ms);  // a new modification time: a new etag
+  put("videos/clip.mp4", "the same bytes");
+  ASSERT_NE(local_->stat({"bucket", "videos/clip.mp4"}).value().etag, before.etag);
+  EXPECT_EQ(get("videos/clip.mp4"), "the same bytes");
+  // A caller that pinned the old version itself is still refused.
+  store::ReadOptions pinned;
+  pinned.if_match = before.etag;
+  EXPECT_EQ(caching_->open_read({"bucket", "videos/clip.mp4"}, pinned).error().code,
+            ErrorCode::PreconditionFailed);
+}
+
 TEST_F(CachingStoreTest, AHeaderReadOfAColdObjectDoesNotFetchAllOfIt) {
   const std::string bytes(100000, 'h');
   put("photo.jpg", bytes);

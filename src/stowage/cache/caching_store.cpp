@@ -500,6 +500,12 @@ Result<std::unique_ptr<io::Reader>> CachingStore::open_read(const ObjectPath& pa
   // object too large to cache is read around it.
   if (auto opened = fill->wait_opened(); !opened) {
     if (opened.error().code == ErrorCode::TooLarge) return direct_read(path, options);
+    // The fill's GET is pinned to the version a stat just saw; another writer (another server
+    // over the same bucket, the same bytes uploaded again) replaced it since. The caller pinned
+    // nothing: it gets what is there now.
+    if (opened.error().code == ErrorCode::PreconditionFailed && !options.if_match) {
+      return direct_read(path, options);
+    }
     return opened.error();
   }
   return std::unique_ptr<io::Reader>(std::make_unique<FillFollower>(std::move(fill)));
