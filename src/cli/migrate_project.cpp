@@ -161,6 +161,11 @@ int run_migrate_project(const config::Config& config, const MigrateProjectOption
   share.holder = this_process();
   share.hold = cli.hold;
   if (cli.share) options.share = share;
+  if (cli.join) {
+    err << "stowage: joining the --share run of project " << cli.project_id << " (waiting up to "
+        << human_duration(std::chrono::duration_cast<std::chrono::seconds>(cli.join_wait))
+        << " for it to start)" << std::endl;
+  }
   auto report = cli.join ? service::join_project_migration(service, cli.project_id, options,
                                                            share, cli.join_wait)
                          : service::migrate_project(service, options);

@@ -372,6 +372,14 @@ class CliProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   void kill() { ::kill(pid_, SIGKILL); }
+  /// Waits (up to 30 s) until the process has written `text` on stderr.
+  bool said(const std::string& text) const {
+    for (int i = 0; i < 3000; ++i) {
+      if (err().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
   std::string out() const { return read_file(dir_ / "out.txt"); }
   std::string err() const { return read_file(dir_ / "err.txt"); }
 
@@ -447,6 +455,7 @@ TEST_F(SharedMigrationTest, TwoProcessesShareTheCopiesAndTheStarterSwitchesOnceA
   // The helper first: it waits for the run to open.
   CliProcess helper(worker("helper"), {"migrate", "project", std::to_string(project_), "--join",
                                        "--wait", "60s", "--concurrency", "2"});
+  ASSERT_TRUE(helper.said("joining")) << helper.err();
   CliProcess leader(worker("leader"), leader_args());
   ASSERT_EQ(leader.wait(), 0) << leader.out() << leader.err();
   ASSERT_EQ(helper.wait(), 0) << helper.out() << helper.err();
@@ -455,7 +464,7 @@ TEST_F(SharedMigrationTest, TwoProcessesShareTheCopiesAndTheStarterSwitchesOnceA
   const int by_helper = report.at("copiedByHelpers").to_number<int>();
   const int by_leader = report.at("copied").to_number<int>();
   std::cout << "copied by the starter: " << by_leader << ", by the helper: " << by_helper << "\n";
-  EXPECT_GT(by_helper, 0) << "the helper copied nothing";
+  EXPECT_GT(by_helper, 0) << "the helper copied nothing: " << helper.out() << helper.err();
   EXPECT_GT(by_leader, 0) << "the starter copied nothing";
   // Each item copied once, by one of the two.
   EXPECT_EQ(by_helper + by_leader + report.at("alreadyThere").to_number<int>(), kImages);
@@ -471,6 +480,7 @@ TEST_F(SharedMigrationTest, TwoProcessesShareTheCopiesAndTheStarterSwitchesOnceA
 TEST_F(SharedMigrationTest, AHelperKilledMidRunGivesItsItemsBackAndNothingIsSwitchedEarly) {
   CliProcess helper(worker("helper"), {"migrate", "project", std::to_string(project_), "--join",
                                        "--wait", "60s", "--concurrency", "1", "--hold", "2s"});
+  ASSERT_TRUE(helper.said("joining")) << helper.err();
   CliProcess leader(worker("leader"), leader_args());
   // Once the helper holds items, it dies.
   const std::string held = "SELECT count(*) FROM work_items WHERE state = 'taken' AND holder LIKE "

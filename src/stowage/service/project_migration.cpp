@@ -677,6 +677,21 @@ Result<ProjectMigrationReport> run_migration(Service& service,
     }
     report.copies = migration::run_copies(claim_pager, run);
     run.count = nullptr;
+    // A helper may find the run open before its items are published: it waits for them (or
+    // for the run to close), and leaves once nothing is left to claim.
+    while (role == Role::Helper && !report.copies.aborted) {
+      auto counts = catalog.count_work(run_name);
+      if (!counts) {
+        report.copies.aborted = counts.error();
+        break;
+      }
+      const bool published = counts->pending + counts->taken + counts->done + counts->failed > 0;
+      if (published && counts->pending == 0) break;
+      auto open = catalog.work_run_spec(run_name);
+      if (!open || !*open) break;
+      std::this_thread::sleep_for(options.share->poll);
+      add_summary(report.copies, migration::run_copies(claim_pager, run));
+    }
     // The last items are with other workers: wait for them, taking back those whose worker's
     // hold ran out (it died).
     while (role == Role::Leader && !report.copies.aborted) {
