@@ -352,7 +352,8 @@ MatroskaHead read_matroska_head(std::span<const std::byte> head) {
   while (at < header_end) {
     const auto id = vint(true);
     const auto size = vint(false);
-    if (!id || !size || *size > header_end - at) return out;
+    // The element's own id and size may already run past the header (fuzzing found it).
+    if (!id || !size || at > header_end || *size > header_end - at) return out;
     if (*id == kDocType) {
       out.doc_type.assign(reinterpret_cast<const char*>(head.data() + at),
                           static_cast<std::size_t>(*size));
