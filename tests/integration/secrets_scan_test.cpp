@@ -88,18 +88,6 @@ std::string base64(std::string_view text) {
   return io::to_base64(std::span(reinterpret_cast<const unsigned char*>(text.data()), text.size()));
 }
 
-unsigned short free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 /// One piece of captured text and where it came from.
 struct Capture {
   std::string source;

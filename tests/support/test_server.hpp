@@ -85,6 +85,10 @@ class TestServer {
 
 /// Image bytes made with libvips: a w x h picture whose pixels depend on `seed`, encoded as
 /// "jpeg", "png", "webp" or "tiff".
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago (for child processes that
+/// must be told their port before they start).
+unsigned short free_port();
+
 std::string make_image(int width, int height, const std::string& format, int seed = 0);
 
 /// The width and height of encoded image bytes, read with libvips; 0 x 0 when not an image.
